@@ -1,0 +1,54 @@
+#include "fruitpipe/common/testing.h"
+
+#include <random>
+
+#include "fruitpipe/common/env_vars.h"
+
+namespace fs = std::filesystem;
+
+namespace fruitpipe::testing {
+
+fs::path SourceDir() {
+  if (auto v = GetEnv("FRUITPIPE_SOURCE_DIR")) return *v;
+  return fs::current_path();
+}
+
+fs::path BinaryDir() {
+  if (auto v = GetEnv("FRUITPIPE_BINARY_DIR")) return *v;
+  return fs::current_path();
+}
+
+fs::path SharedDir() {
+  if (auto v = GetEnv("FRUITPIPE_SHARED_DIR")) return *v;
+  return SourceDir() / ".." / "shared";
+}
+
+fs::path DevDataDir() { return SharedDir() / "data" / "fruits360-dev"; }
+fs::path FeatureModelCard() { return SharedDir() / "models" / "mobilenet_v2_features.json"; }
+
+bool HaveShared() {
+  return fs::exists(FeatureModelCard()) && fs::exists(DevDataDir() / "Test");
+}
+
+bool SharedRequired() { return GetEnvOr("FRUITPIPE_REQUIRE_SHARED", "0") == "1"; }
+
+TempDir::TempDir() {
+  std::random_device rd;
+  const fs::path base = fs::temp_directory_path();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    fs::path candidate = base / ("fruitpipe-test-" + std::to_string(rd()));
+    std::error_code ec;
+    if (fs::create_directory(candidate, ec)) {
+      path_ = candidate;
+      return;
+    }
+  }
+  throw std::runtime_error("cannot create a temporary directory");
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+}  // namespace fruitpipe::testing

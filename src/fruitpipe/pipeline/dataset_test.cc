@@ -1,0 +1,91 @@
+#include "fruitpipe/pipeline/dataset.h"
+
+#include <gtest/gtest.h>
+
+#include "fruitpipe/common/error.h"
+#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/storage/memory_storage.h"
+
+namespace fruitpipe::pipeline {
+namespace {
+
+ShardRecord Record(int index) {
+  ShardRecord r;
+  r.index = index;
+  r.run_id = "run";
+  r.part_key = ResultsPartKey(index, "run");
+  r.stats_key = StatsKey(index);
+  r.rows = 2;
+  r.rejected = {{"/x/bad.jpg", "truncated JPEG"}};
+  return r;
+}
+
+TEST(DatasetTest, KeysFollowTheSparkNamingConvention) {
+  EXPECT_EQ(ResultsPartKey(3, "ab12"), "Results/part-00003-ab12.snappy.parquet");
+  EXPECT_EQ(ResultsPcaPartKey(12345, "x"), "Results_PCA/part-12345-x.snappy.parquet");
+  EXPECT_EQ(StatsKey(7), "_stats/shard-00007.bin");
+}
+
+TEST(DatasetTest, CommitWritesPartThenStatsThenRecord) {
+  auto out = storage::MemoryStorage::Open("dataset-commit");
+  std::vector<std::string> order;
+  out->SetFaultHook([&](std::string_view op, std::string_view key) {
+    if (op == "put") order.emplace_back(key);
+  });
+  CommitShard(*out, Record(1), "part", "stats");
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order[0], ResultsPartKey(1, "run"));
+  EXPECT_EQ(order[1], StatsKey(1));
+  EXPECT_EQ(order[2], ShardRecordKey(1));
+}
+
+TEST(DatasetTest, CrashBeforeRecordLeavesShardUncommitted) {
+  auto out = storage::MemoryStorage::Open("dataset-crash");
+  out->SetFaultHook([](std::string_view op, std::string_view key) {
+    if (op == "put" && key.rfind("_shards/", 0) == 0) throw IOError("injected crash");
+  });
+  EXPECT_THROW(CommitShard(*out, Record(0), "part", "stats"), IOError);
+  out->SetFaultHook(nullptr);
+  EXPECT_TRUE(LoadShardRecords(*out).empty());
+  CommitShard(*out, Record(2), "p", "s");
+  CommitShard(*out, Record(1), "p", "s");
+  const auto records = LoadShardRecords(*out);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].index, 1);
+  EXPECT_EQ(records[1].rejected.at(0).reason, "truncated JPEG");
+}
+
+TEST(DatasetTest, CorruptRecordIsReportedWithItsKey) {
+  auto out = storage::MemoryStorage::Open("dataset-corrupt");
+  out->Put(ShardRecordKey(0), "{not json");
+  try {
+    LoadShardRecords(*out);
+    FAIL();
+  } catch (const CorruptionError& e) {
+    EXPECT_NE(std::string(e.what()).find("shard-00000.json"), std::string::npos);
+  }
+}
+
+TEST(ResultsTest, RowsRoundTripThroughParquet) {
+  FeatureBatch batch;
+  batch.dim = 3;
+  batch.rows = {{"/d/A/1.jpg", "A", "aa", 100, 100, std::nullopt}, {"/d/B/2.jpg", "B", "bb", 10, 20, "subj"}};
+  batch.vectors = {1, 2, 3, 4, 5, 6};
+  const FeatureBatch back = ParseResults(parquet::WriteParquet(ResultsTable(batch)));
+  ASSERT_EQ(back.rows.size(), 2u);
+  EXPECT_EQ(back.dim, 3);
+  EXPECT_EQ(back.vectors, batch.vectors);
+  EXPECT_EQ(back.rows[1].subject_id, "subj");
+  EXPECT_FALSE(back.rows[0].subject_id.has_value());
+  EXPECT_EQ(back.rows[1].height, 20);
+  PcaBatch pca;
+  pca.dim = 2;
+  pca.rows = batch.rows;
+  pca.vectors = {0.5, -1, 2, 3};
+  const PcaBatch pback = ParseResultsPca(parquet::WriteParquet(ResultsPcaTable(pca)));
+  EXPECT_EQ(pback.vectors, pca.vectors);
+  EXPECT_EQ(pback.rows[0].path, "/d/A/1.jpg");
+}
+
+}  // namespace
+}  // namespace fruitpipe::pipeline

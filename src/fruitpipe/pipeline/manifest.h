@@ -1,0 +1,51 @@
+// The plan of a dataset: which source images belong to which shard. A shard is the unit of
+// work, commit, resume and erasure; its size is fixed and independent of the number of
+// workers, so every arrangement of workers produces the same shards and rows.
+//
+// Stored as OUT/_plan.json (see docs/formats/dataset.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fruitpipe/storage/storage.h"
+
+namespace fruitpipe::pipeline {
+
+struct SourceImage {
+  std::string key;     // relative to the source root, e.g. "Apple Braeburn/3_100.jpg"
+  std::string label;   // parent folder name
+  std::uint64_t size = 0;
+};
+
+struct ShardPlan {
+  int index = 0;
+  std::string run_id;  // the run that created the shard (names its part file)
+  std::vector<SourceImage> images;
+};
+
+struct Rejection {
+  std::string path;    // full URI
+  std::string reason;
+};
+
+struct DatasetPlan {
+  std::string source;          // source root URI
+  int shard_size = 1024;
+  std::vector<ShardPlan> shards;
+
+  std::string ToJson() const;
+  static DatasetPlan FromJson(const std::string& text);  // throws CorruptionError
+  std::size_t num_images() const;
+};
+
+// Lists `source` recursively, sorted. Hidden files and names starting with '_' are skipped;
+// files without a parent folder (no label) are rejected with a reason.
+std::vector<SourceImage> ListSource(storage::Storage& source, std::vector<Rejection>* rejected);
+
+// Cuts `images` (sorted) into shards of `shard_size`, numbered from `first_index`.
+std::vector<ShardPlan> CutShards(const std::vector<SourceImage>& images, int shard_size,
+                                 int first_index, const std::string& run_id);
+
+}  // namespace fruitpipe::pipeline

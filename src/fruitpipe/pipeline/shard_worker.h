@@ -1,0 +1,52 @@
+// Featurizing one shard: read its images (many requests in flight), decode and preprocess
+// them in parallel, run the featurizer batch by batch, and produce the Results rows, the
+// shard's PCA statistics and its rejections. Decoding runs in the same OpenMP team as
+// oneDNN, between inference batches, so the two never compete for cores (docs/engine.md).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fruitpipe/image/decode.h"
+#include "fruitpipe/model/featurizer.h"
+#include "fruitpipe/pca/pca.h"
+#include "fruitpipe/pipeline/manifest.h"
+#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/storage/storage.h"
+
+namespace fruitpipe::pipeline {
+
+// Seconds since the Unix epoch (wall clock, comparable across the processes of a cluster run).
+double NowSeconds();
+
+// The bytes of a shard's images, fetched ahead of featurization.
+struct FetchedShard {
+  const ShardPlan* plan = nullptr;
+  std::vector<storage::FetchResult> objects;  // in plan order
+  double start = 0, end = 0;
+};
+FetchedShard FetchShard(storage::Storage& source, const ShardPlan& plan);
+
+struct ShardOutput {
+  FeatureBatch features;
+  pca::PcaStats stats;
+  std::vector<Rejection> rejected;
+  nlohmann::json timing;  // {"read":[s,e], "decode":[[s,e]...], "featurize":[[s,e]...], ...}
+  double decode_seconds = 0, featurize_seconds = 0;
+};
+
+struct ShardWorkerConfig {
+  int batch_size = 32;
+  int threads = 1;                         // decode team size
+  image::DecodeLimits limits;
+  std::string subject_id;                  // empty: null (catalogue images)
+  std::function<void(int images)> on_progress;  // called after each batch, images in it
+};
+
+ShardOutput FeaturizeShard(storage::Storage& source, FetchedShard&& fetched,
+                           model::Featurizer& featurizer, const ShardWorkerConfig& config);
+
+}  // namespace fruitpipe::pipeline

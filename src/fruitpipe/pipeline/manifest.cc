@@ -20,6 +20,19 @@ bool IsHiddenOrMeta(std::string_view key) {
 
 }  // namespace
 
+std::optional<std::string> SubjectFromKey(std::string_view key) {
+  constexpr std::string_view kPrefix = "contrib-";
+  const auto slash = key.rfind('/');
+  const std::string_view name = slash == std::string_view::npos ? key : key.substr(slash + 1);
+  if (name.size() < kPrefix.size() + 65 || name.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  const std::string_view id = name.substr(kPrefix.size(), 64);
+  if (name[kPrefix.size() + 64] != '-') return std::nullopt;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  }
+  return std::string(id);
+}
+
 std::vector<SourceImage> ListSource(storage::Storage& source, std::vector<Rejection>* rejected) {
   std::vector<SourceImage> images;
   for (auto& obj : source.List("")) {
@@ -32,7 +45,8 @@ std::vector<SourceImage> ListSource(storage::Storage& source, std::vector<Reject
     const auto parent_start = obj.key.rfind('/', slash - 1);
     std::string label = obj.key.substr(parent_start == std::string::npos ? 0 : parent_start + 1,
                                        slash - (parent_start == std::string::npos ? 0 : parent_start + 1));
-    images.push_back({std::move(obj.key), std::move(label), obj.size});
+    auto subject = SubjectFromKey(obj.key);
+    images.push_back({std::move(obj.key), std::move(label), obj.size, std::move(subject)});
   }
   return images;
 }
@@ -86,7 +100,7 @@ DatasetPlan DatasetPlan::FromJson(const std::string& text) {
       shard.run_id = s.at("run_id").get<std::string>();
       for (const auto& img : s.at("images")) {
         shard.images.push_back({img.at(0).get<std::string>(), img.at(1).get<std::string>(),
-                                img.at(2).get<std::uint64_t>()});
+                                img.at(2).get<std::uint64_t>(), SubjectFromKey(img.at(0).get<std::string>())});
       }
       plan.shards.push_back(std::move(shard));
     }

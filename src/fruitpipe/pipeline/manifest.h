@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fruitpipe/storage/storage.h"
@@ -17,6 +19,7 @@ struct SourceImage {
   std::string key;     // relative to the source root, e.g. "Apple Braeburn/3_100.jpg"
   std::string label;   // parent folder name
   std::uint64_t size = 0;
+  std::optional<std::string> subject_id;  // from the key (SubjectFromKey)
 };
 
 struct ShardPlan {
@@ -39,6 +42,11 @@ struct DatasetPlan {
   static DatasetPlan FromJson(const std::string& text);  // throws CorruptionError
   std::size_t num_images() const;
 };
+
+// Contributed photos carry their pseudonymous subject in the file name:
+// "<Label>/contrib-<subject_id>-<anything>" with subject_id = 64 hex digits (HMAC-SHA256 of
+// the user id, docs/gdpr.md). Catalogue images have no subject.
+std::optional<std::string> SubjectFromKey(std::string_view key);
 
 // Lists `source` recursively, sorted. Hidden files and names starting with '_' are skipped;
 // files without a parent folder (no label) are rejected with a reason.

@@ -78,6 +78,13 @@ PlanFile MakePlan(const RunOptions& o, storage::Storage& source, storage::Storag
                   const json& model_identity, std::vector<Rejection>* list_rejects) {
   const auto existing = out.GetIfExists(kPlanKey);
   std::vector<SourceImage> images = ListSource(source, list_rejects);
+  if (o.admit_filter) {
+    std::erase_if(images, [&](const SourceImage& img) {
+      auto reason = o.admit_filter(img);
+      if (reason && list_rejects) list_rejects->push_back({source.Uri(img.key), *reason});
+      return reason.has_value();
+    });
+  }
   if (o.limit > 0 && static_cast<std::int64_t>(images.size()) > o.limit) images.resize(static_cast<std::size_t>(o.limit));
 
   if (existing) {

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "fruitpipe/parquet/parquet.h"
 #include "fruitpipe/pca/pca.h"
 #include "fruitpipe/pipeline/coordinator.h"
+#include "fruitpipe/pipeline/manifest.h"
 #include "fruitpipe/storage/storage.h"
 
 namespace fruitpipe::pipeline {
@@ -39,6 +42,9 @@ struct RunOptions {
   bool resume = false;                  // continue an unfinished run in `output`
   bool incremental = false;             // add the source's new images to `output`
   std::int64_t limit = 0;               // > 0: only the first N listed images (demos)
+  // Returns a reason to leave a listed image out of the dataset (e.g. its subject withdrew
+  // consent), or nullopt to admit it. Excluded images go to rejected.jsonl with the reason.
+  std::function<std::optional<std::string>(const SourceImage&)> admit_filter;
   bool progress = true;
   std::string worker_mode = "local";    // local | mpi | worker
   int worker_index = 0;                 // worker mode: this worker takes the shards whose

@@ -124,7 +124,7 @@ ShardOutput FeaturizeShard(storage::Storage& source, FetchedShard&& fetched,
         row.image_sha256 = d.sha256;
         row.width = d.width;
         row.height = d.height;
-        if (!config.subject_id.empty()) row.subject_id = config.subject_id;
+        row.subject_id = img.subject_id;
         out.features.rows.push_back(std::move(row));
         const float* f = output.data() + static_cast<std::size_t>(a) * dim;
         out.features.vectors.insert(out.features.vectors.end(), f, f + dim);

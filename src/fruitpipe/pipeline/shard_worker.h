@@ -42,7 +42,6 @@ struct ShardWorkerConfig {
   int batch_size = 32;
   int threads = 1;                         // decode team size
   image::DecodeLimits limits;
-  std::string subject_id;                  // empty: null (catalogue images)
   std::function<void(int images)> on_progress;  // called after each batch, images in it
 };
 

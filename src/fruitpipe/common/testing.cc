@@ -1,5 +1,8 @@
 #include "fruitpipe/common/testing.h"
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <random>
 
 #include "fruitpipe/common/env_vars.h"
@@ -31,6 +34,28 @@ bool HaveShared() {
 }
 
 bool SharedRequired() { return GetEnvOr("FRUITPIPE_REQUIRE_SHARED", "0") == "1"; }
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  std::FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''"; else out += c;
+  }
+  return out + "'";
+}
+
+fs::path FruitpipeBinary() { return BinaryDir() / "fruitpipe"; }
 
 TempDir::TempDir() {
   std::random_device rd;

@@ -17,6 +17,15 @@ std::filesystem::path FeatureModelCard();    // SharedDir()/models/mobilenet_v2_
 std::filesystem::path SourceDir();           // the repository root
 std::filesystem::path BinaryDir();           // the CMake build tree (holds build/fruitpipe)
 
+// Runs a shell command, capturing stdout and stderr together.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult RunCommand(const std::string& command);
+std::string ShellQuote(const std::string& s);
+std::filesystem::path FruitpipeBinary();  // BinaryDir()/fruitpipe
+
 // True when the shared data and model exist. When they do not: if FRUITPIPE_REQUIRE_SHARED=1
 // the test fails, else it is skipped with a message saying why.
 bool HaveShared();

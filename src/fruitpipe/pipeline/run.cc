@@ -197,7 +197,9 @@ PcaStageOutcome PcaStage(const RunOptions& o, storage::Storage& out, Coordinator
     const std::vector<std::string> all_stats = coord.Gather(mine.Serialize());
     if (coord.is_root()) {
       std::set<int> done_now;
-      for (const auto& s : all_processed) for (int i : json::parse(s)) done_now.insert(i);
+      for (const auto& s : all_processed) {
+        for (int i : json::parse(s).get<std::vector<int>>()) done_now.insert(i);
+      }
       std::set<int> rest;
       for (const auto& r : records) if (!done_now.count(r.index)) rest.insert(r.index);
       pca::PcaStats total;
@@ -242,7 +244,8 @@ PcaStageOutcome PcaStage(const RunOptions& o, storage::Storage& out, Coordinator
   (void)threads;
   coord.Barrier();
   for (const auto& s : coord.Gather(my_timing.dump())) {
-    for (auto& [k, v] : json::parse(s).items()) result.shard_timing[k] = v;
+    const auto timings = json::parse(s).get<std::map<std::string, json>>();
+    for (const auto& [k, v] : timings) result.shard_timing[k] = v;
   }
   if (coord.is_root()) {
     // Parts of an older model, and Results parts no commit record names, are garbage now.

@@ -1,11 +1,13 @@
 // run, featurize, pca, reduce, inspect: the batch pipeline's commands.
 #include <cstdio>
+#include <functional>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "options.h"
+#include "fruitpipe/cluster/mpi_coordinator.h"
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/parquet/parquet.h"
 #include "fruitpipe/pipeline/coordinator.h"
@@ -96,8 +98,20 @@ void Finalize(PipelineArgs* a) {
   }
 }
 
-std::unique_ptr<pipeline::Coordinator> MakeCoordinator() {
-  return std::make_unique<pipeline::LocalCoordinator>();
+std::unique_ptr<pipeline::Coordinator> MakeCoordinator() { return cluster::CreateCoordinator(); }
+
+// Runs a stage; on a cluster, an error on one rank ends the whole job with a clear message
+// instead of leaving the other ranks waiting in a collective.
+json RunOnCluster(pipeline::Coordinator& coordinator, const std::function<json()>& stage) {
+  try {
+    return stage();
+  } catch (const std::exception& e) {
+    if (coordinator.size() > 1) {
+      std::fprintf(stderr, "fruitpipe: error: %s: %s\n", coordinator.worker_name().c_str(), e.what());
+      coordinator.Abort(kExitError);
+    }
+    throw;
+  }
 }
 
 void PrintSummary(const json& run) {
@@ -133,7 +147,8 @@ void Execute(PipelineArgs* a) {
   Finalize(a);
   a->run.model_card = model::ResolveModelCardPath(a->model.card);
   auto coordinator = MakeCoordinator();
-  const json run = pipeline::RunPipeline(a->run, *coordinator);
+  if (coordinator->size() > 1) a->run.worker_mode = "mpi";
+  const json run = RunOnCluster(*coordinator, [&] { return pipeline::RunPipeline(a->run, *coordinator); });
   if (!coordinator->is_root() || a->run.worker_mode == "worker") return;
   if (a->json_output) {
     std::cout << run.dump(2) << std::endl;
@@ -239,7 +254,8 @@ void AddPipelineCommands(CLI::App& app) {
     Finalize(&pca_args);
     pca_args.run.command = "pca";
     auto coordinator = MakeCoordinator();
-    const json run = pipeline::RunPcaOnly(pca_args.run, *coordinator);
+    const json run = RunOnCluster(*coordinator, [&] { return pipeline::RunPcaOnly(pca_args.run, *coordinator); });
+    if (!coordinator->is_root()) return;
     if (pca_args.json_output) std::cout << run.dump(2) << std::endl; else PrintSummary(run);
   });
 
@@ -252,7 +268,8 @@ void AddPipelineCommands(CLI::App& app) {
     Finalize(&reduce_args);
     reduce_args.run.command = "reduce";
     auto coordinator = MakeCoordinator();
-    PrintSummary(pipeline::RunPcaOnly(reduce_args.run, *coordinator));
+    const json run = RunOnCluster(*coordinator, [&] { return pipeline::RunPcaOnly(reduce_args.run, *coordinator); });
+    if (coordinator->is_root()) PrintSummary(run);
   });
 
   auto* inspect = app.add_subcommand("inspect", "schema, row count and first rows of a Parquet file or a folder of parts");

@@ -31,6 +31,9 @@ class Coordinator {
   virtual void Broadcast(std::string& bytes) = 0;
   // Root receives every process's string (in rank order); others get an empty vector.
   virtual std::vector<std::string> Gather(const std::string& bytes) = 0;
+  // Ends every process of the job after an error on one of them (others would wait forever
+  // in a collective). A single process just returns and lets the error propagate.
+  virtual void Abort(int /*exit_code*/) {}
 };
 
 // One process, items handed out in order.

@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// A loopback HTTP proxy in front of an S3 server that injects the failures fruitpipe's S3
+// client must survive, and logs what it forwarded (never the Authorization header's value).
+//
+//   node tests/harness/fault_proxy.mjs --target 127.0.0.1:PORT [--every N] [--modes LIST]
+//        [--match REGEX] [--log FILE]
+//
+// Every N-th request whose "METHOD /path?query" matches REGEX (default: all) gets a fault
+// instead of being forwarded; the faults cycle through LIST (default "503"):
+//   503       503 SlowDown XML error          500   500 InternalError XML error
+//   reset     the connection is destroyed before any response
+// --every 1 fails every matching request. The log holds one JSON line per request:
+// {"method","url","fault","sse","sseKmsKeyId","contentSha256","signed"}.
+// Prints {"port": N} once listening; stops on SIGTERM/SIGINT or when stdin closes if
+// --stop-on-stdin-close is given.
+import http from 'node:http';
+import { appendFileSync } from 'node:fs';
+
+const opts = { every: 0, modes: ['503'], match: null, log: null, target: null, stopOnStdinClose: false };
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  const v = () => argv[++i];
+  if (a === '--target') opts.target = v();
+  else if (a === '--every') opts.every = Number(v());
+  else if (a === '--modes') opts.modes = v().split(',');
+  else if (a === '--match') opts.match = new RegExp(v());
+  else if (a === '--log') opts.log = v();
+  else if (a === '--stop-on-stdin-close') opts.stopOnStdinClose = true;
+  else {
+    console.error(`fault_proxy.mjs: unknown option ${a}`);
+    process.exit(2);
+  }
+}
+if (!opts.target) {
+  console.error('fault_proxy.mjs: --target host:port is required');
+  process.exit(2);
+}
+const [targetHost, targetPort] = opts.target.split(':');
+
+let matching = 0;
+let faultIndex = 0;
+
+function xmlError(code, message) {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>`;
+}
+
+const server = http.createServer((req, res) => {
+  const line = `${req.method} ${req.url}`;
+  let fault = null;
+  if (opts.every > 0 && (!opts.match || opts.match.test(line))) {
+    matching += 1;
+    if (matching % opts.every === 0) fault = opts.modes[faultIndex++ % opts.modes.length];
+  }
+  if (opts.log) {
+    const entry = {
+      method: req.method,
+      url: req.url,
+      fault,
+      sse: req.headers['x-amz-server-side-encryption'] ?? null,
+      sseKmsKeyId: req.headers['x-amz-server-side-encryption-aws-kms-key-id'] ?? null,
+      contentSha256: req.headers['x-amz-content-sha256'] ?? null,
+      signed: typeof req.headers.authorization === 'string',
+    };
+    appendFileSync(opts.log, `${JSON.stringify(entry)}\n`);
+  }
+  if (fault === 'reset') {
+    req.socket.destroy();
+    return;
+  }
+  if (fault === '503' || fault === '500') {
+    // Drain the body first so the client sees the response rather than a broken pipe.
+    req.resume();
+    req.on('end', () => {
+      const body = fault === '503' ? xmlError('SlowDown', 'Please reduce your request rate.')
+                                   : xmlError('InternalError', 'We encountered an internal error. Please try again.');
+      res.writeHead(Number(fault), { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    return;
+  }
+  const upstream = http.request(
+    { host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers },
+    (up) => {
+      res.writeHead(up.statusCode, up.headers);
+      up.pipe(res);
+    },
+  );
+  upstream.on('error', () => req.socket.destroy());
+  req.pipe(upstream);
+});
+server.keepAliveTimeout = 30000;
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
+});
+const stop = () => server.close(() => process.exit(0)) && setTimeout(() => process.exit(0), 200);
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+if (opts.stopOnStdinClose) {
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+}

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/storage/crash_injection.h"
 #include "fruitpipe/storage/local_storage.h"
 #include "fruitpipe/storage/memory_storage.h"
 
@@ -66,7 +67,9 @@ bool IsRemoteUri(std::string_view uri) {
   return !scheme.empty() && scheme != "file";
 }
 
-std::unique_ptr<Storage> OpenStorage(std::string_view uri, const StorageOptions& options) {
+namespace {
+
+std::unique_ptr<Storage> OpenUnwrapped(std::string_view uri, const StorageOptions& options) {
   const std::string_view scheme = SchemeOf(uri);
   if (scheme.empty()) return std::make_unique<LocalStorage>(std::filesystem::path(uri));
   if (scheme == "file") return std::make_unique<LocalStorage>(std::filesystem::path(uri.substr(7)));
@@ -82,6 +85,12 @@ std::unique_ptr<Storage> OpenStorage(std::string_view uri, const StorageOptions&
                                std::string(scheme) + "://' (use a local path or s3://)");
   }
   return factory(uri, options);
+}
+
+}  // namespace
+
+std::unique_ptr<Storage> OpenStorage(std::string_view uri, const StorageOptions& options) {
+  return MaybeInjectCrashes(OpenUnwrapped(uri, options));
 }
 
 std::string JoinKey(std::string_view a, std::string_view b) {

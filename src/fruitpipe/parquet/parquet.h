@@ -70,8 +70,12 @@ std::string WriteParquet(const Table& table, const WriteOptions& options = {});
 
 // Parses a Parquet file written by WriteParquet (or any writer using the same column kinds,
 // plain/dictionary encodings, uncompressed/snappy/zstd/gzip pages). Throws CorruptionError on
-// malformed input, never crashes. `columns` (if non-empty) selects columns to decode.
-Table ReadParquet(std::string_view file, const std::vector<std::string>& columns = {});
+// malformed input, never crashes. `columns` (if non-empty) selects columns to decode, in that
+// order (NotFoundError for a missing one). Files that are valid Parquet but outside what the
+// Table can hold (other column types, nulls in non-string columns, null lists or elements,
+// encryption, LZO/Brotli/LZ4) throw InvalidArgumentError. `source` names the file in errors.
+Table ReadParquet(std::string_view file, const std::vector<std::string>& columns = {},
+                  std::string_view source = "parquet file");
 
 // Schema and counts without decoding pages (for `fruitpipe inspect`).
 struct FileSummary {
@@ -81,6 +85,6 @@ struct FileSummary {
   std::vector<std::pair<std::string, std::string>> schema;  // column name, type description
   std::map<std::string, std::string> metadata;
 };
-FileSummary ReadSummary(std::string_view file);
+FileSummary ReadSummary(std::string_view file, std::string_view source = "parquet file");
 
 }  // namespace fruitpipe::parquet

@@ -22,7 +22,8 @@ struct HeaderInfo {
   std::string format;  // "jpeg", "png", "gif", "bmp", "webp", "tiff", or "" if unknown
   int width = 0;
   int height = 0;
-  int channels = 0;    // as declared (1 gray, 3 RGB/YCbCr, 4 CMYK/RGBA), 0 if unknown
+  int channels = 0;    // as declared (1 gray, 2 gray+alpha, 3 RGB/YCbCr, 4 CMYK/RGBA), 0 if unknown
+  int orientation = 1; // EXIF/TIFF orientation 1..8 (JPEG APP1, PNG eXIf, TIFF IFD0); 1 = as stored
 };
 
 struct DecodedImage {
@@ -39,10 +40,13 @@ struct DecodeOutcome {
 };
 
 // Parses only the header. Returns false with `reason` when the bytes are not a supported image.
+// Does not apply DecodeLimits: DecodeImage does, using the dimensions declared here.
 bool ReadHeader(std::string_view bytes, HeaderInfo* info, std::string* reason);
 
 // Validates, decodes (any bit depth, gray, alpha composited on white, CMYK, palette), applies
-// EXIF orientation and converts to 8-bit RGB.
+// EXIF orientation and converts to 8-bit RGB. JPEG goes through libjpeg-turbo directly (silent,
+// with truncation and corruption detected from its warnings); PNG, BMP, WebP and TIFF through
+// cv::imdecode; GIF is rejected ("unsupported format gif"). Thread-safe; see docs/model-card.md.
 DecodeOutcome DecodeImage(std::string_view bytes, const DecodeLimits& limits = {});
 
 }  // namespace fruitpipe::image

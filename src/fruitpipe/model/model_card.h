@@ -26,6 +26,9 @@ struct ModelCard {
 ModelCard ParseModelCard(const std::string& json_text, const std::string& card_path);
 ModelCard LoadModelCard(const std::string& card_path);
 
+// Streaming sha256 of a file as lowercase hex; throws NotFoundError / IOError naming the file.
+std::string Sha256OfFile(const std::string& path);
+
 // Checks that the model file exists and its sha256 matches the card; throws a one-line
 // error naming the file otherwise.
 void VerifyModelFile(const ModelCard& card);

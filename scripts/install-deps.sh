@@ -19,7 +19,7 @@ PACKAGES=(
   libcpp-httplib-dev                 # identification service
   libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler   # oneDNN engine
   libsqlite3-dev                     # consent ledger
-  libjpeg62-turbo-dev libpng-dev     # test image generation (CMYK JPEG, crafted PNG)
+  libjpeg62-turbo-dev libpng-dev libwebp-dev   # image decoding; test images (CMYK JPEG, crafted PNG)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev           # libFuzzer
   chromium                           # report tests

@@ -181,6 +181,14 @@ TEST(DecodeTest, CorruptJpegDataIsRefused) {
   EXPECT_EQ(Reason(jpeg), "corrupt image data: premature end of data segment");
 }
 
+// Each progressive scan makes libjpeg revisit the whole coefficient buffer: thousands of them
+// are a CPU-exhaustion input, stopped after kMaxScans.
+TEST(DecodeTest, ExcessiveProgressiveScansAreRefused) {
+  EXPECT_EQ(Reason(testimg::ManyScanJpeg()), "corrupt image data: more than 500 progressive scans");
+  const DecodeOutcome normal = DecodeImage(Encode(Noise(64, 64, 3), ".jpg", {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
+  EXPECT_TRUE(normal.ok) << normal.reason;
+}
+
 // Hostile inputs must never crash the process or leak stderr noise into a run's log.
 TEST(DecodeTest, RandomMutationsNeverCrashOrPrint) {
   const std::vector<std::string> seeds = {

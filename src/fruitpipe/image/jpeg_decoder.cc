@@ -11,8 +11,9 @@ namespace fruitpipe::image::internal {
 namespace {
 
 // A progressive JPEG can hold thousands of tiny scans, each making libjpeg walk the whole
-// coefficient buffer (a known CPU-exhaustion input); real encoders write about ten.
-constexpr int kMaxScans = 1000;
+// coefficient buffer (a known CPU-exhaustion input); real encoders write about ten. 500 is the
+// limit libjpeg-turbo's own fuzz targets set (TJPARAM_SCANLIMIT).
+constexpr int kMaxScans = 500;
 
 struct ErrorState {
   jpeg_error_mgr pub;  // first, so a j_common_ptr's err can be cast back to ErrorState

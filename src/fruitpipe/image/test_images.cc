@@ -82,6 +82,50 @@ std::string CmykJpeg(int w, int h, const std::uint8_t cmyk[4], bool adobe) {
   return bytes;
 }
 
+std::string ManyScanJpeg() {
+  std::vector<jpeg_scan_info> scans;
+  auto add = [&](int ss, int se, int ah, int al) {
+    jpeg_scan_info s{};
+    s.comps_in_scan = 1;
+    s.component_index[0] = 0;
+    s.Ss = ss, s.Se = se, s.Ah = ah, s.Al = al;
+    scans.push_back(s);
+  };
+  constexpr int kTopBit = 10;
+  add(0, 0, 0, kTopBit);
+  for (int al = kTopBit - 1; al >= 0; --al) add(0, 0, al + 1, al);
+  for (int k = 1; k <= 63; ++k) {
+    add(k, k, 0, kTopBit);
+    for (int al = kTopBit - 1; al >= 0; --al) add(k, k, al + 1, al);
+  }
+  jpeg_compress_struct cinfo{};
+  jpeg_error_mgr jerr{};
+  cinfo.err = jpeg_std_error(&jerr);
+  jpeg_create_compress(&cinfo);
+  unsigned char* out = nullptr;
+  unsigned long out_size = 0;
+  jpeg_mem_dest(&cinfo, &out, &out_size);
+  cinfo.image_width = 16;
+  cinfo.image_height = 16;
+  cinfo.input_components = 1;
+  cinfo.in_color_space = JCS_GRAYSCALE;
+  jpeg_set_defaults(&cinfo);
+  cinfo.scan_info = scans.data();
+  cinfo.num_scans = static_cast<int>(scans.size());
+  jpeg_start_compress(&cinfo, TRUE);
+  std::vector<std::uint8_t> row(16);
+  for (int y = 0; y < 16; ++y) {
+    for (int x = 0; x < 16; ++x) row[x] = static_cast<std::uint8_t>(x * 16 + y);
+    JSAMPROW r = row.data();
+    jpeg_write_scanlines(&cinfo, &r, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  std::string bytes(reinterpret_cast<char*>(out), out_size);
+  jpeg_destroy_compress(&cinfo);
+  std::free(out);
+  return bytes;
+}
+
 std::string ExifTiff(int orientation, bool be) {
   std::string t = be ? std::string("MM\0*", 4) : std::string("II*\0", 4);
   PutU32(&t, 8, be);           // IFD0 offset

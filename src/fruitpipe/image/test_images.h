@@ -19,6 +19,10 @@ std::string Encode(const cv::Mat& rgb_or_gray, const std::string& ext, std::vect
 // APP14 marker (libjpeg's default for CMYK), which tells readers the values are inverted.
 std::string CmykJpeg(int w, int h, const std::uint8_t cmyk[4], bool adobe);
 
+// A valid progressive gray JPEG whose scan script has about 1400 scans: every AC coefficient in
+// its own band, refined one bit at a time (real encoders write about ten scans).
+std::string ManyScanJpeg();
+
 // `jpeg` with an APP1 Exif segment carrying `orientation` inserted after SOI. `big_endian`
 // chooses the TIFF byte order ("MM" vs "II").
 std::string WithExifOrientation(std::string_view jpeg, int orientation, bool big_endian = false);

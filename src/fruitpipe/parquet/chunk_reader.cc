@@ -5,6 +5,7 @@
 
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/parquet/compression.h"
+#include "fruitpipe/parquet/delta.h"
 #include "fruitpipe/parquet/rle_bp.h"
 
 namespace fruitpipe::parquet {
@@ -233,6 +234,26 @@ class ChunkReader {
           return;
         }
         break;
+      case Encoding::kDeltaBinaryPacked:
+        if constexpr (std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t>) {
+          DecodeDeltaBinaryPacked(data, present, values_, what_);
+          return;
+        }
+        break;
+      case Encoding::kDeltaLengthByteArray:
+        if constexpr (std::is_same_v<T, std::string>) {
+          views_.clear();
+          DecodeDeltaLengthByteArray(data, present, &views_, what_);
+          values_->insert(values_->end(), views_.begin(), views_.end());
+          return;
+        }
+        break;
+      case Encoding::kDeltaByteArray:
+        if constexpr (std::is_same_v<T, std::string>) {
+          DecodeDeltaByteArray(data, present);
+          return;
+        }
+        break;
       default:
         break;
     }
@@ -280,6 +301,30 @@ class ChunkReader {
     for (std::uint32_t i : indices_) values_->push_back(dictionary_[i]);
   }
 
+  // Each value is a prefix of the previous one plus a suffix.
+  void DecodeDeltaByteArray(std::string_view data, std::size_t n) {
+    prefixes_.clear();
+    views_.clear();
+    const std::size_t at = DecodeDeltaBinaryPacked(data, n, &prefixes_, what_);
+    DecodeDeltaLengthByteArray(data.substr(at), n, &views_, what_);
+    // Long shared prefixes repeat bytes without storing them: bound the total first.
+    std::uint64_t total = 0, prev = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (prefixes_[i] < 0 || static_cast<std::uint64_t>(prefixes_[i]) > prev) Fail("delta byte array prefix too long");
+      prev = static_cast<std::uint64_t>(prefixes_[i]) + views_[i].size();
+      total += prev;
+    }
+    ctx_->budget.Charge(total);
+    values_->reserve(values_->size() + n);  // keeps `last` valid while appending
+    const std::string* last = nullptr;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string v = last ? last->substr(0, static_cast<std::size_t>(prefixes_[i])) : std::string();
+      v.append(views_[i]);
+      values_->push_back(std::move(v));
+      last = &values_->back();
+    }
+  }
+
   void DecodeByteStreamSplit(std::string_view data, std::size_t n) {
     // K streams (one per byte of the type), each n bytes long.
     if (data.size() / sizeof(T) < n) Fail("byte stream split page holds fewer values than its levels say");
@@ -302,6 +347,8 @@ class ChunkReader {
   bool has_dictionary_ = false;
   std::vector<T> dictionary_;
   std::vector<std::uint32_t> indices_;
+  std::vector<std::int32_t> prefixes_;
+  std::vector<std::string_view> views_;
   std::string page_buf_;
 };
 

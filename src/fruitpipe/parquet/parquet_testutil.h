@@ -24,7 +24,7 @@ struct RandomTableOptions {
 };
 
 inline std::string RandomString(std::mt19937& rng, std::size_t max_len) {
-  // ASCII, multi-byte UTF-8 and a NUL byte: strings are bytes end to end.
+  // ASCII, multi-byte UTF-8, quotes and backslashes.
   static const char* const kPieces[] = {"a", "Z", "0", "/", "_", "é", "Ä", "水", "🍎", " ", "'", "\"", "\\"};
   std::uniform_int_distribution<std::size_t> len(0, max_len);
   std::uniform_int_distribution<std::size_t> pick(0, std::size(kPieces) - 1);

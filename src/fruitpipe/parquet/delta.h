@@ -1,0 +1,32 @@
+// Decoders for the delta encodings of Encodings.md, which Parquet "V2" writers (DuckDB's
+// PARQUET_VERSION V2, Spark, pyarrow) use for integers and strings:
+//
+//   DELTA_BINARY_PACKED:     <block size> <miniblocks per block> <value count> <first value>
+//                            then blocks of <min delta> <miniblock bit widths> <miniblocks>
+//   DELTA_LENGTH_BYTE_ARRAY: lengths as DELTA_BINARY_PACKED, then the bytes back to back
+//   DELTA_BYTE_ARRAY:        prefix lengths as DELTA_BINARY_PACKED, then suffixes as
+//                            DELTA_LENGTH_BYTE_ARRAY (assembled by the caller, which bounds
+//                            the output size)
+//
+// Input is hostile: every length is checked against the data; errors throw CorruptionError
+// naming `what`.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace fruitpipe::parquet {
+
+// Decodes exactly n values (the stream must declare n) and appends them to *out.
+// Returns the bytes consumed. T is std::int32_t or std::int64_t; arithmetic wraps as the
+// spec requires.
+template <typename T>
+std::size_t DecodeDeltaBinaryPacked(std::string_view data, std::size_t n, std::vector<T>* out,
+                                    std::string_view what);
+
+// Decodes n byte arrays as views into `data`. Returns the bytes consumed.
+std::size_t DecodeDeltaLengthByteArray(std::string_view data, std::size_t n, std::vector<std::string_view>* out,
+                                       std::string_view what);
+
+}  // namespace fruitpipe::parquet

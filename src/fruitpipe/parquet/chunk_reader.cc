@@ -66,6 +66,13 @@ class ChunkReader {
       Fail("column chunk [" + std::to_string(start) + ", +" + std::to_string(size) + ") lies outside the file");
     }
     std::string_view chunk = pages_.substr(static_cast<std::size_t>(start), static_cast<std::size_t>(size));
+    if constexpr (!std::is_same_v<T, std::string>) {
+      // Growing a multi-megabyte vector page by page costs more than decoding it. Reserve
+      // what the chunk's bytes can back (never more, whatever its header claims).
+      const std::size_t want = values_->size() +
+                               std::min(static_cast<std::size_t>(meta_.num_values), chunk.size() / sizeof(T));
+      if (want > values_->capacity()) values_->reserve(std::max(want, 2 * values_->capacity()));
+    }
 
     std::size_t pos = 0;
     std::int64_t seen = 0;
@@ -109,6 +116,10 @@ class ChunkReader {
 
   std::string_view Decompress(std::string_view data, std::int64_t uncompressed_size, std::string* buf) {
     if (uncompressed_size < 0) Fail("negative page size");
+    if (meta_.codec == format::Codec::kUncompressed) {
+      if (static_cast<std::uint64_t>(uncompressed_size) != data.size()) Fail("page size does not match its header");
+      return data;  // no copy: the page is read in place
+    }
     ctx_->codec.Decompress(meta_.codec, data, static_cast<std::size_t>(uncompressed_size), what_, buf);
     return *buf;
   }
@@ -203,8 +214,10 @@ class ChunkReader {
     }
     const std::size_t at = out->size();
     out->resize(at + n);
-    RleBpDecoder dec(encoded, BitWidth(static_cast<std::uint32_t>(max_level)), what_);
+    const int bit_width = BitWidth(static_cast<std::uint32_t>(max_level));
+    RleBpDecoder dec(encoded, bit_width, what_);
     dec.Decode(out->data() + at, n);
+    if ((1 << bit_width) - 1 == max_level) return rest;  // no wider value fits in bit_width bits
     const auto max = static_cast<std::uint8_t>(max_level);
     for (std::size_t i = at; i < at + n; ++i) {
       if ((*out)[i] > max) Fail("level " + std::to_string((*out)[i]) + " above the maximum " + std::to_string(max_level));

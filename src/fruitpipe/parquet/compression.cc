@@ -15,9 +15,9 @@ using format::Codec;
 
 namespace {
 
-// zstd's default level: on float features it compresses a little better than snappy at a
-// few hundred MB/s, well above what the pipeline produces.
-constexpr int kZstdLevel = 3;
+// zstd level 1: on float features level 3 (the default) saves under 2% more at less than
+// half the speed (measured on a 1024 x 1280 part: 256 vs 117 MB/s).
+constexpr int kZstdLevel = 1;
 
 // The most a page can expand, per codec: snappy's best element (a 3-byte copy) yields 64
 // bytes, deflate's best is about 1032:1. A declared size beyond these is corrupt, which keeps

@@ -3,20 +3,25 @@
 // client must survive, and logs what it forwarded (never the Authorization header's value).
 //
 //   node tests/harness/fault_proxy.mjs --target 127.0.0.1:PORT [--every N] [--modes LIST]
-//        [--match REGEX] [--log FILE]
+//        [--match REGEX] [--max-consecutive K] [--log FILE]
 //
 // Every N-th request whose "METHOD /path?query" matches REGEX (default: all) gets a fault
 // instead of being forwarded; the faults cycle through LIST (default "503"):
 //   503       503 SlowDown XML error          500   500 InternalError XML error
 //   reset     the connection is destroyed before any response
-// --every 1 fails every matching request. The log holds one JSON line per request:
-// {"method","url","fault","sse","sseKmsKeyId","contentSha256","signed"}.
+// --every 1 fails every matching request. --max-consecutive K never fails the same
+// "METHOD /path?query" more than K times in a row, so a client with more than K attempts
+// always gets through however its retries interleave with other requests. The log holds one JSON line per request:
+// {"method","host","url","conn" (client port: one per connection),"fault","sse","sseKmsKeyId",
+//  "contentSha256","signed"}.
 // Prints {"port": N} once listening; stops on SIGTERM/SIGINT or when stdin closes if
 // --stop-on-stdin-close is given.
 import http from 'node:http';
 import { appendFileSync } from 'node:fs';
 
-const opts = { every: 0, modes: ['503'], match: null, log: null, target: null, stopOnStdinClose: false };
+const opts = {
+  every: 0, modes: ['503'], match: null, maxConsecutive: Infinity, log: null, target: null, stopOnStdinClose: false,
+};
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
@@ -25,6 +30,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--every') opts.every = Number(v());
   else if (a === '--modes') opts.modes = v().split(',');
   else if (a === '--match') opts.match = new RegExp(v());
+  else if (a === '--max-consecutive') opts.maxConsecutive = Number(v());
   else if (a === '--log') opts.log = v();
   else if (a === '--stop-on-stdin-close') opts.stopOnStdinClose = true;
   else {
@@ -40,6 +46,7 @@ const [targetHost, targetPort] = opts.target.split(':');
 
 let matching = 0;
 let faultIndex = 0;
+const consecutive = new Map();  // "METHOD url" -> faults in a row
 
 function xmlError(code, message) {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>`;
@@ -50,12 +57,18 @@ const server = http.createServer((req, res) => {
   let fault = null;
   if (opts.every > 0 && (!opts.match || opts.match.test(line))) {
     matching += 1;
-    if (matching % opts.every === 0) fault = opts.modes[faultIndex++ % opts.modes.length];
+    if (matching % opts.every === 0 && (consecutive.get(line) ?? 0) < opts.maxConsecutive) {
+      fault = opts.modes[faultIndex++ % opts.modes.length];
+    }
   }
+  if (fault) consecutive.set(line, (consecutive.get(line) ?? 0) + 1);
+  else consecutive.delete(line);
   if (opts.log) {
     const entry = {
       method: req.method,
+      host: req.headers.host ?? null,
       url: req.url,
+      conn: req.socket.remotePort,
       fault,
       sse: req.headers['x-amz-server-side-encryption'] ?? null,
       sseKmsKeyId: req.headers['x-amz-server-side-encryption-aws-kms-key-id'] ?? null,
@@ -79,14 +92,24 @@ const server = http.createServer((req, res) => {
     });
     return;
   }
+  // A fresh upstream connection per request: a pooled one the server has just closed would
+  // turn into a reset the test did not ask for.
   const upstream = http.request(
-    { host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers },
+    { host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers, agent: false },
     (up) => {
-      res.writeHead(up.statusCode, up.headers);
+      // Hop-by-hop headers describe the upstream connection, not the client's: passing on
+      // "connection: close" would stop the client from reusing its connection.
+      const headers = { ...up.headers };
+      delete headers.connection;
+      delete headers['keep-alive'];
+      res.writeHead(up.statusCode, headers);
       up.pipe(res);
     },
   );
-  upstream.on('error', () => req.socket.destroy());
+  upstream.on('error', (err) => {
+    if (opts.log) appendFileSync(opts.log, `${JSON.stringify({ method: req.method, url: req.url, upstreamError: err.message })}\n`);
+    req.socket.destroy();
+  });
   req.pipe(upstream);
 });
 server.keepAliveTimeout = 30000;

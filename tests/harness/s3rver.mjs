@@ -2,14 +2,19 @@
 // Starts @20minutes/s3rver (an S3 server that verifies SigV4) on loopback for fruitpipe's tests
 // and benchmarks, and prints one JSON line {"port": N, "address": "127.0.0.1"} once it listens.
 //
-//   node tests/harness/s3rver.mjs --directory DIR [--port 0] [--bucket NAME]...
-//        [--credentials KEY:SECRET]...
+//   node --openssl-legacy-provider tests/harness/s3rver.mjs --directory DIR [--port 0]
+//        [--bucket NAME]... [--credentials KEY:SECRET]...
+//
+// s3rver encrypts ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 only
+// offers in its legacy provider: without the flag, listing more than 1,000 keys fails with
+// 500 InternalError, so the script refuses to start.
 //
 // It accepts the access key S3RVER with secret S3RVER, plus any --credentials pairs. It stops
 // on SIGTERM/SIGINT, and when its standard input closes if --stop-on-stdin-close is given (so
 // a crashed parent does not leave it running).
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
+import { createCipheriv } from 'node:crypto';
 
 const require = createRequire(new URL('../../tools/node/package.json', import.meta.url));
 
@@ -38,6 +43,13 @@ try {
   opts = parseArgs(process.argv.slice(2));
 } catch (e) {
   console.error(`s3rver.mjs: ${e.message}`);
+  process.exit(2);
+}
+
+try {
+  createCipheriv('des', Buffer.alloc(8), Buffer.alloc(8));
+} catch {
+  console.error('s3rver.mjs: DES is unavailable (s3rver needs it for continuation tokens): run node --openssl-legacy-provider');
   process.exit(2);
 }
 

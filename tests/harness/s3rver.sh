@@ -23,7 +23,7 @@ case "$cmd" in
     mkdir -p "$dir/data"
     args=()
     for b in "$@"; do args+=(--bucket "$b"); done
-    node "$here/s3rver.mjs" --directory "$dir/data" "${args[@]}" >"$dir/s3rver.out" 2>"$dir/s3rver.err" &
+    node --openssl-legacy-provider "$here/s3rver.mjs" --directory "$dir/data" "${args[@]}" >"$dir/s3rver.out" 2>"$dir/s3rver.err" &
     echo $! >"$dir/s3rver.pid"
     for _ in $(seq 1 100); do
       if [[ -s "$dir/s3rver.out" ]]; then break; fi

@@ -143,8 +143,11 @@ std::string RunNodeScript(const std::string& script, const std::vector<std::stri
   return out;
 }
 
-NodeServer::NodeServer(const std::string& script, std::vector<std::string> args) {
-  std::vector<std::string> argv = {NodeBinary(), (HarnessDir() / script).string()};
+NodeServer::NodeServer(const std::string& script, std::vector<std::string> args,
+                       std::vector<std::string> node_flags) {
+  std::vector<std::string> argv = {NodeBinary()};
+  argv.insert(argv.end(), node_flags.begin(), node_flags.end());
+  argv.push_back((HarnessDir() / script).string());
   argv.insert(argv.end(), args.begin(), args.end());
   argv.push_back("--stop-on-stdin-close");
   int out_fd = -1;
@@ -185,7 +188,9 @@ S3rver::S3rver(const std::vector<std::string>& buckets) : dir_(MakeTempDir("frui
     args.push_back(b);
   }
   try {
-    server_ = std::make_unique<NodeServer>("s3rver.mjs", std::move(args));
+    // s3rver's continuation tokens use DES, in OpenSSL 3's legacy provider.
+    server_ = std::make_unique<NodeServer>("s3rver.mjs", std::move(args),
+                                           std::vector<std::string>{"--openssl-legacy-provider"});
   } catch (...) {
     std::error_code ec;
     fs::remove_all(dir_, ec);

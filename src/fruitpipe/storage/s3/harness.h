@@ -24,10 +24,12 @@ bool NodeToolsAvailable(std::string* why);
 std::string RunNodeScript(const std::string& script, const std::vector<std::string>& args,
                           const std::string& input, int timeout_s = 60);
 
-// A node child that prints {"port": N} on its first line when ready.
+// A node child that prints {"port": N} on its first line when ready. `node_flags` go before
+// the script (e.g. --openssl-legacy-provider).
 class NodeServer {
  public:
-  NodeServer(const std::string& script, std::vector<std::string> args);
+  NodeServer(const std::string& script, std::vector<std::string> args,
+             std::vector<std::string> node_flags = {});
   ~NodeServer();
   NodeServer(const NodeServer&) = delete;
   NodeServer& operator=(const NodeServer&) = delete;

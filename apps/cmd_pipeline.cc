@@ -130,7 +130,7 @@ void PrintSummary(const json& run) {
   if (run.contains("pca")) {
     const auto& p = run["pca"];
     std::fprintf(stderr, "  pca           k=%d, explained variance %.4f (%s)\n", p.value("k", 0),
-                 p.value("cumulative_explained_variance", 0.0), p.value("fitted", false) ? "fitted" : "applied");
+                 p.value("total_explained_variance_ratio", 0.0), p.value("fitted", false) ? "fitted" : "applied");
   }
   if (run.contains("stages")) {
     std::string line;

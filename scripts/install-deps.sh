@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages (one concern per line).
 PACKAGES=(
-  build-essential cmake pkg-config git ca-certificates
+  build-essential cmake pkg-config git ca-certificates time
   libopencv-dev                      # image decoding, OpenCV DNN reference backend
   libeigen3-dev                      # PCA, classifier
   libssl-dev libcurl4-openssl-dev libpugixml-dev   # hashes, S3 client

@@ -292,7 +292,10 @@ json Finish(const RunOptions& o, storage::Storage& out, Coordinator& coord, json
     json entry = {{"shard", r.index}, {"rows", r.rows}, {"rejected", r.rejected.size()},
                   {"worker", timing.value("worker", "")}, {"this_run", now}};
     timing.erase("worker");
+    // PCA intervals are this invocation's (pca_transform in the totals); the rest count when
+    // the shard was featurized now.
     entry["stages"] = RelativeTiming(timing, start, now ? &totals : nullptr);
+    totals.erase("pca");
     if (timing.contains("start")) {
       entry["start"] = timing["start"].get<double>() - start;
       entry["end"] = timing["end"].get<double>() - start;

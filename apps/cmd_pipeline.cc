@@ -14,6 +14,7 @@
 #include "fruitpipe/pipeline/dataset.h"
 #include "fruitpipe/pipeline/progress.h"
 #include "fruitpipe/pipeline/run.h"
+#include "fruitpipe/report/report.h"
 #include "fruitpipe/storage/storage.h"
 
 namespace fruitpipe::cli {
@@ -72,7 +73,18 @@ void AddPcaOptions(CLI::App* cmd, PipelineArgs* a) {
   v->excludes(m);
 }
 
+// report.html is part of every finished dataset; a failure to draw it is reported, and the
+// data stays valid.
+void WriteReportOrWarn(storage::Storage& out) {
+  try {
+    report::WriteReport(out);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fruitpipe: warning: report.html not written: %s\n", e.what());
+  }
+}
+
 void Finalize(PipelineArgs* a) {
+  a->run.before_success = WriteReportOrWarn;
   a->run.compression = a->compression == "zstd"   ? parquet::Compression::kZstd
                        : a->compression == "none" ? parquet::Compression::kUncompressed
                                                   : parquet::Compression::kSnappy;

@@ -344,6 +344,7 @@ json Finish(const RunOptions& o, storage::Storage& out, Coordinator& coord, json
   (void)coord;
   out.Put(kRejectedKey, RejectedJsonl(rejected));
   out.Put(kRunJsonKey, run.dump(2));
+  if (o.before_success) o.before_success(out);
   if (pca_outcome) out.Put(kSuccessKey, "");
   return run;
 }

@@ -45,6 +45,9 @@ struct RunOptions {
   // Returns a reason to leave a listed image out of the dataset (e.g. its subject withdrew
   // consent), or nullopt to admit it. Excluded images go to rejected.jsonl with the reason.
   std::function<std::optional<std::string>(const SourceImage&)> admit_filter;
+  // Called by root once run.json and rejected.jsonl are written, before _SUCCESS (the CLI
+  // writes report.html here; the pipeline library does not depend on the report).
+  std::function<void(storage::Storage& out)> before_success;
   bool progress = true;
   std::string worker_mode = "local";    // local | mpi | worker
   int worker_index = 0;                 // worker mode: this worker takes the shards whose

@@ -135,7 +135,9 @@ TEST(PipelineRunTest, PcaFittedOnTrainingAndAppliedToTest) {
   ASSERT_EQ(ratio.size(), static_cast<std::size_t>(k));
   double cumulative = 0;
   for (std::size_t i = 0; i < ratio.size(); ++i) {
-    if (i > 0) EXPECT_LE(ratio[i].get<double>(), ratio[i - 1].get<double>());
+    if (i > 0) {
+      EXPECT_LE(ratio[i].get<double>(), ratio[i - 1].get<double>());
+    }
     cumulative += ratio[i].get<double>();
   }
   EXPECT_GE(cumulative, 0.95);

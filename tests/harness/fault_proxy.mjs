@@ -3,7 +3,7 @@
 // client must survive, and logs what it forwarded (never the Authorization header's value).
 //
 //   node tests/harness/fault_proxy.mjs --target 127.0.0.1:PORT [--every N] [--modes LIST]
-//        [--match REGEX] [--max-consecutive K] [--log FILE]
+//        [--match REGEX] [--max-consecutive K] [--delay-ms MS] [--log FILE]
 //
 // Every N-th request whose "METHOD /path?query" matches REGEX (default: all) gets a fault
 // instead of being forwarded; the faults cycle through LIST (default "503"):
@@ -11,7 +11,9 @@
 //   reset     the connection is destroyed before any response
 // --every 1 fails every matching request. --max-consecutive K never fails the same
 // "METHOD /path?query" more than K times in a row, so a client with more than K attempts
-// always gets through however its retries interleave with other requests. The log holds one JSON line per request:
+// always gets through however its retries interleave with other requests. --delay-ms holds
+// each forwarded request back that long, to model the round trip to a remote S3 region on
+// loopback (benchmarks). The log holds one JSON line per request:
 // {"method","host","url","conn" (client port: one per connection),"fault","sse","sseKmsKeyId",
 //  "contentSha256","signed"}.
 // Prints {"port": N} once listening; stops on SIGTERM/SIGINT or when stdin closes if
@@ -20,7 +22,8 @@ import http from 'node:http';
 import { appendFileSync } from 'node:fs';
 
 const opts = {
-  every: 0, modes: ['503'], match: null, maxConsecutive: Infinity, log: null, target: null, stopOnStdinClose: false,
+  every: 0, modes: ['503'], match: null, maxConsecutive: Infinity, delayMs: 0, log: null, target: null,
+  stopOnStdinClose: false,
 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -31,6 +34,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--modes') opts.modes = v().split(',');
   else if (a === '--match') opts.match = new RegExp(v());
   else if (a === '--max-consecutive') opts.maxConsecutive = Number(v());
+  else if (a === '--delay-ms') opts.delayMs = Number(v());
   else if (a === '--log') opts.log = v();
   else if (a === '--stop-on-stdin-close') opts.stopOnStdinClose = true;
   else {
@@ -92,6 +96,15 @@ const server = http.createServer((req, res) => {
     });
     return;
   }
+  if (opts.delayMs > 0) {
+    req.pause();
+    setTimeout(() => forward(req, res), opts.delayMs);
+  } else {
+    forward(req, res);
+  }
+});
+
+function forward(req, res) {
   // A fresh upstream connection per request: a pooled one the server has just closed would
   // turn into a reset the test did not ask for.
   const upstream = http.request(
@@ -111,7 +124,7 @@ const server = http.createServer((req, res) => {
     req.socket.destroy();
   });
   req.pipe(upstream);
-});
+}
 server.keepAliveTimeout = 30000;
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);

@@ -399,6 +399,10 @@ std::vector<ObjectInfo> S3Storage::List(std::string_view prefix) {
     if (token.empty()) throw IOError(Uri(prefix) + ": LIST is truncated but has no continuation token");
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  // AWS never repeats a key across pages, but S3-compatible servers may at page boundaries
+  // when they do not walk keys in order (s3rver does); a repeated key would be read twice.
+  out.erase(std::unique(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key == b.key; }),
+            out.end());
   return out;
 }
 

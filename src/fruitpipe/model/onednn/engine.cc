@@ -129,6 +129,11 @@ struct EngineImpl {
   EngineOptions options;
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{eng};
+  // fp32 activations in oneDNN's blocked layout for the machine's vector width. Measured on
+  // AVX-512 (docs/engine.md): format_tag::any picks NHWC "brgconv" kernels, which cannot run
+  // the fused depthwise correctly (wrong results) and interleave reorders with the blocked
+  // fused ones; all-blocked with fusion is 25-35% faster. int8 keeps any (NHWC kernels).
+  tag blocked = tag::aBcd8b;
   std::vector<Quant> quant;                    // per value
   std::vector<std::vector<float>> weight_steps;  // per op (int8 convolutions)
   std::map<int, std::unique_ptr<Plan>> plans;  // by batch size
@@ -178,6 +183,11 @@ class Builder {
   // by a reorder with `scales` (per `mask`) when given; cached across plans.
   int Constant(int op, int arg, const memory::desc& md, const std::vector<float>& data, const memory::dims& user_dims,
                tag user_tag, int mask, const std::vector<float>& scales);
+  // The layout asked of a convolution's activations: blocked for fp32 convolutions, oneDNN's
+  // choice for int8 ones and for 3-channel images.
+  tag ActivationTag(bool int8, std::int64_t channels) const {
+    return !int8 && channels > 4 ? impl_.blocked : tag::any;
+  }
   std::string Describe(const Op& op, const std::string& kind, const dnnl::primitive_desc_base& pd) const {
     return op.node + " " + kind + " " + pd.impl_info_str() + " " + LayoutName(pd.src_desc()) + " -> " +
            LayoutName(pd.dst_desc());
@@ -266,7 +276,7 @@ void Builder::BuildConv(int i) {
   const bool grouped = op.groups > 1;
   const memory::dims wdims = grouped ? memory::dims{op.groups, out.c / op.groups, in.c / op.groups, op.kernel[0], op.kernel[1]}
                                      : memory::dims{out.c, in.c, op.kernel[0], op.kernel[1]};
-  memory::desc dst_md(ActivationDims(batch_, out), qd.type, tag::any);
+  memory::desc dst_md(ActivationDims(batch_, out), qd.type, ActivationTag(int8, out.c));
 
   // A residual sum accumulates into the destination: take over the addend's buffer when
   // this is its last reader, else copy the addend in first.
@@ -310,12 +320,20 @@ void Builder::BuildConv(int i) {
     }
     attr.set_output_scales(1 << 1, scales);
   }
-  dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-      memory::desc(ActivationDims(batch_, in), qs.type, tag::any), memory::desc(wdims, int8 ? dt::s8 : dt::f32, tag::any),
-      memory::desc({out.c}, dt::f32, tag::x), dst_md, {op.stride[0], op.stride[1]},
-      {op.dilation[0] - 1, op.dilation[1] - 1}, {op.pads[0], op.pads[1]}, {op.pads[2], op.pads[3]});
-  dnnl::convolution_forward::primitive_desc pd(desc, attr, impl_.eng);
+  auto create = [&](const memory::desc& src_md, const memory::desc& dst) {
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+        memory::desc(wdims, int8 ? dt::s8 : dt::f32, tag::any), memory::desc({out.c}, dt::f32, tag::x), dst,
+        {op.stride[0], op.stride[1]}, {op.dilation[0] - 1, op.dilation[1] - 1}, {op.pads[0], op.pads[1]},
+        {op.pads[2], op.pads[3]});
+    return dnnl::convolution_forward::primitive_desc(desc, attr, impl_.eng);
+  };
+  auto pd = create(memory::desc(ActivationDims(batch_, in), qs.type, ActivationTag(int8, in.c)), dst_md);
+  // No optimized kernel for the preferred layout (another ISA, an odd shape): oneDNN's choice.
+  if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+    pd = create(memory::desc(ActivationDims(batch_, in), qs.type, tag::any),
+                in_place >= 0 ? dst_md : memory::desc(ActivationDims(batch_, out), qd.type, tag::any));
+  }
 
   const int src = Get(v, pd.src_desc());
   const int w = Constant(i, DNNL_ARG_WEIGHTS, pd.weights_desc(), op.weights, wdims, grouped ? tag::goihw : tag::oihw,
@@ -391,9 +409,9 @@ bool Builder::TryFusedDepthwise(int i) {
   const memory::dims wdims{ms.c, in.c, 1, 1};
   dnnl::convolution_forward::desc desc(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-      memory::desc(ActivationDims(batch_, in), qs.type, tag::any), memory::desc(wdims, int8 ? dt::s8 : dt::f32, tag::any),
-      memory::desc({ms.c}, dt::f32, tag::x), memory::desc(ActivationDims(batch_, ms), qm.type, tag::any), {1, 1}, {0, 0},
-      {0, 0}, {0, 0});
+      memory::desc(ActivationDims(batch_, in), qs.type, ActivationTag(int8, in.c)),
+      memory::desc(wdims, int8 ? dt::s8 : dt::f32, tag::any), memory::desc({ms.c}, dt::f32, tag::x),
+      memory::desc(ActivationDims(batch_, ms), qm.type, ActivationTag(int8, ms.c)), {1, 1}, {0, 0}, {0, 0}, {0, 0});
   dnnl::convolution_forward::primitive_desc pd;
   try {
     pd = dnnl::convolution_forward::primitive_desc(desc, attr, impl_.eng);
@@ -593,7 +611,10 @@ std::unique_ptr<Plan> Builder::Build() {
 
 EngineImpl::EngineImpl(Graph g, const EngineOptions& o, const Ranges& ranges) : graph(std::move(g)), options(o) {
   if (options.threads <= 0) options.threads = omp_get_num_procs();
-  if (options.chunk <= 0) options.chunk = 16;
+  if (options.chunk <= 0) options.chunk = 4;
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+  if ((isa & avx512) == avx512) blocked = tag::aBcd16b;
   quant.assign(graph.values.size(), Quant{});
   weight_steps.resize(graph.ops.size());
   if (!options.int8) return;

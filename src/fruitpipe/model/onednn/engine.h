@@ -21,7 +21,7 @@ struct EngineOptions {
   bool fuse_depthwise = true;
   // Images per execution of the primitives; larger batches run in chunks of this size, which
   // keeps the activations of a chunk in cache (see docs/engine.md for the measurement).
-  int chunk = 16;
+  int chunk = 4;
 };
 
 // Per graph value, the largest |x| seen on calibration images (Graph::values order).

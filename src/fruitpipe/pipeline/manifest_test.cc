@@ -8,6 +8,10 @@
 namespace fruitpipe::pipeline {
 namespace {
 
+SourceImage Img(std::string key, std::string label, std::uint64_t size) {
+  return {std::move(key), std::move(label), size, std::nullopt};
+}
+
 TEST(ManifestTest, LabelsComeFromParentFolderAndMetaFilesAreSkipped) {
   auto src = storage::MemoryStorage::Open("manifest-labels");
   src->Put("Banana/b1.jpg", "x");
@@ -33,7 +37,7 @@ TEST(ManifestTest, LabelsComeFromParentFolderAndMetaFilesAreSkipped) {
 
 TEST(ManifestTest, ShardsAreFixedSizeAndIndependentOfWorkers) {
   std::vector<SourceImage> images;
-  for (int i = 0; i < 10; ++i) images.push_back({"L/" + std::to_string(i), "L", 1});
+  for (int i = 0; i < 10; ++i) images.push_back(Img("L/" + std::to_string(i), "L", 1));
   const auto shards = CutShards(images, 4, 7, "r1");
   ASSERT_EQ(shards.size(), 3u);
   EXPECT_EQ(shards[0].index, 7);
@@ -47,7 +51,7 @@ TEST(ManifestTest, PlanJsonRoundTripAndCorruption) {
   DatasetPlan plan;
   plan.source = "s3://b/Test";
   plan.shard_size = 2;
-  plan.shards = CutShards({{"A/1", "A", 3}, {"B/2", "B", 4}, {"B/3", "B", 5}}, 2, 0, "abc");
+  plan.shards = CutShards({Img("A/1", "A", 3), Img("B/2", "B", 4), Img("B/3", "B", 5)}, 2, 0, "abc");
   const DatasetPlan back = DatasetPlan::FromJson(plan.ToJson());
   EXPECT_EQ(back.source, plan.source);
   ASSERT_EQ(back.shards.size(), 2u);

@@ -89,7 +89,8 @@ PlanFile MakePlan(const RunOptions& o, storage::Storage& source, storage::Storag
 
   if (existing) {
     PlanFile p = PlanFromJson(*existing);
-    if (!o.resume && !o.incremental) {
+    // Array workers share one dataset by design: each finds the plan the first one wrote.
+    if (!o.resume && !o.incremental && o.worker_mode != "worker") {
       const bool done = out.Exists(kSuccessKey);
       throw InvalidArgumentError(out.Uri("") + ": already holds a " + (done ? "finished" : "unfinished") +
                                  " run; pass --resume to finish it, --incremental to add new images, "

@@ -1,0 +1,322 @@
+#include "fruitpipe/serve/server.h"
+
+#include <openssl/crypto.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "fruitpipe/common/env_vars.h"
+#include "fruitpipe/common/error.h"
+#include "fruitpipe/common/hash.h"
+
+namespace fruitpipe::serve {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kIdentifyRoute[] = "/v1/identify";
+constexpr char kHealthRoute[] = "/healthz";
+constexpr char kMetricsRoute[] = "/metrics";
+constexpr char kOtherRoute[] = "other";
+
+// Categories the HTTP layer adds to the identifier's (metrics labels, JSON "error").
+constexpr char kRejectUnauthorized[] = "unauthorized";
+constexpr char kRejectMediaType[] = "unsupported_media_type";
+constexpr char kRejectTimeout[] = "timeout";
+constexpr char kRejectIncomplete[] = "incomplete_body";
+
+// What the logger needs about the request this thread is handling. cpp-httplib runs the
+// pre-routing handler, the route handler and the logger of one request on one thread.
+struct RequestContext {
+  bool active = false;       // set by pre-routing; false for requests httplib refused itself
+  Clock::time_point start;
+  const char* route = kOtherRoute;
+  std::string outcome;       // label or rejection category, for the log line
+  std::size_t body_bytes = 0;
+};
+thread_local RequestContext tls_request;
+
+const char* RouteOf(const std::string& path) {
+  if (path == kIdentifyRoute) return kIdentifyRoute;
+  if (path == kHealthRoute) return kHealthRoute;
+  if (path == kMetricsRoute) return kMetricsRoute;
+  return kOtherRoute;
+}
+
+std::string UtcNow() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+void SendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+int StatusFor(const std::string& category) {
+  if (category == kRejectEmpty || category == kRejectIncomplete) return 400;
+  if (category == kRejectUnauthorized) return 401;
+  if (category == kRejectTimeout) return 408;
+  if (category == kRejectTooLarge) return 413;
+  if (category == kRejectMediaType) return 415;
+  if (category == kRejectBusy) return 503;
+  return 422;  // well-formed request, unusable image: not an image, corrupt, too many pixels
+}
+
+json IdentificationJson(const Identification& r, const std::string& model_id) {
+  json top5 = json::array();
+  for (const auto& p : r.top5) top5.push_back({{"label", p.label}, {"probability", p.probability}});
+  json j = {{"label", r.label}, {"confidence", r.confidence}, {"unknown", r.unknown}, {"top5", top5},
+            {"model", model_id}, {"latency_ms", r.latency_ms}};
+  if (r.unknown) {
+    j["closest"] = r.closest;
+    j["reason"] = r.reason;
+  }
+  return j;
+}
+
+}  // namespace
+
+std::string MediaType(std::string_view content_type) {
+  const auto semi = content_type.find(';');
+  std::string_view t = content_type.substr(0, semi);
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  std::string out(t);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool TokenMatches(std::string_view presented, std::string_view expected) {
+  // Hashing first makes the comparison's duration independent of the lengths; CRYPTO_memcmp
+  // makes it independent of where the digests differ.
+  const Sha256Digest a = Sha256(presented);
+  const Sha256Digest b = Sha256(expected);
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string ReadTokenFile(const std::string& path) {
+  std::string text = ReadLocalFile(path);
+  const auto eol = text.find_first_of("\r\n");
+  std::string token = text.substr(0, eol);
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
+  while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.erase(0, 1);
+  if (token.empty()) throw InvalidArgumentError(path + ": token file is empty");
+  for (unsigned char c : token) {
+    if (c < 0x21 || c > 0x7e) throw InvalidArgumentError(path + ": token holds a character that is not printable ASCII");
+  }
+  return token;
+}
+
+struct Server::Impl {
+  httplib::Server http;
+};
+
+Server::Server(Identifier& identifier, ServerOptions options)
+    : identifier_(identifier), options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+  const auto& m = identifier_.model();
+  metrics_.SetModelInfo({{"model", m.id},
+                         {"feature_model", m.feature_model.name},
+                         {"feature_backend", identifier_.feature_backend()},
+                         {"classes", std::to_string(m.classes().size())},
+                         {"workers", std::to_string(identifier_.workers())}});
+  Routes();
+}
+
+Server::~Server() = default;
+
+void Server::Routes() {
+  httplib::Server& http = impl_->http;
+  const int threads = std::max(1, options_.connection_threads);
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  const time_t sec = options_.timeout_ms / 1000;
+  const time_t usec = (options_.timeout_ms % 1000) * 1000;
+  http.set_read_timeout(sec, usec);
+  http.set_write_timeout(sec, usec);
+  http.set_keep_alive_max_count(1000);
+  http.set_keep_alive_timeout(5);
+  // Routes that do not stream their body (everything but /v1/identify) get at most this.
+  http.set_payload_max_length(options_.max_body_bytes);
+
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
+    tls_request = RequestContext{};
+    tls_request.active = true;
+    tls_request.start = Clock::now();
+    tls_request.route = RouteOf(req.path);
+    metrics_.RequestStarted();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    RequestContext ctx = tls_request;
+    tls_request = RequestContext{};
+    double seconds = 0;
+    if (ctx.active) {
+      seconds = std::chrono::duration<double>(Clock::now() - ctx.start).count();
+      metrics_.RequestFinished();
+    }
+    metrics_.RecordRequest(ctx.route, res.status, seconds);
+    if (!options_.log_requests) return;
+    // No client address, no headers, no query string: nothing that identifies the user.
+    std::fprintf(stderr, "%s %s %s %d %.1fms %zuB %s\n", UtcNow().c_str(),
+                 req.method.empty() ? "-" : req.method.c_str(), ctx.route, res.status, seconds * 1000,
+                 ctx.body_bytes, ctx.outcome.empty() ? "-" : ctx.outcome.c_str());
+  });
+
+  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const char* error = res.status == 404 ? "not_found" : res.status == 413 ? kRejectTooLarge : "bad_request";
+    const std::string reason = res.status == 404   ? "no such route: POST /v1/identify, GET /healthz, GET /metrics"
+                               : res.status == 414 ? "request URI too long"
+                                                   : "malformed or refused request (HTTP " + std::to_string(res.status) + ")";
+    SendJson(res, res.status, {{"error", error}, {"reason", reason}});
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    SendJson(res, 500, {{"error", "internal"}, {"reason", "internal error"}});
+  });
+
+  auto authorized = [this](const httplib::Request& req) {
+    if (options_.token.empty()) return true;
+    const std::string auth = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (auth.size() <= kBearer.size() || auth.compare(0, kBearer.size(), kBearer) != 0) return false;
+    return TokenMatches(std::string_view(auth).substr(kBearer.size()), options_.token);
+  };
+
+  // Refuses the request; `unread_body`: the body is still on the socket, so the connection
+  // cannot carry another request.
+  auto reject = [this](httplib::Response& res, const std::string& category, const std::string& reason,
+                       bool unread_body) {
+    metrics_.RecordRejection(category);
+    tls_request.outcome = category;
+    SendJson(res, StatusFor(category), {{"error", category}, {"reason", reason}});
+    if (category == kRejectUnauthorized) res.set_header("WWW-Authenticate", "Bearer realm=\"fruitpipe\"");
+    if (category == kRejectBusy) res.set_header("Retry-After", "1");
+    if (unread_body) res.set_header("Connection", "close");
+  };
+
+  http.Post(kIdentifyRoute, [this, authorized, reject](const httplib::Request& req, httplib::Response& res,
+                                                        const httplib::ContentReader& content_reader) {
+    const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
+    if (!authorized(req)) return reject(res, kRejectUnauthorized, "missing or invalid bearer token", true);
+    const std::string type = MediaType(req.get_header_value("Content-Type"));
+    if (type != "image/jpeg" && type != "image/png" && type != "application/octet-stream") {
+      return reject(res, kRejectMediaType,
+                    "Content-Type '" + type.substr(0, 64) + "' is not image/jpeg, image/png or application/octet-stream",
+                    true);
+    }
+    // cpp-httplib would inflate a gzip body before we see it, and without a bound.
+    const std::string encoding = MediaType(req.get_header_value("Content-Encoding"));
+    if (!encoding.empty() && encoding != "identity") {
+      return reject(res, kRejectMediaType, "Content-Encoding is not accepted; send the image bytes as they are", true);
+    }
+    if (req.has_header("Content-Length")) {
+      const std::string len = req.get_header_value("Content-Length");
+      const bool digits = !len.empty() && len.size() <= 19 && len.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || std::stoull(len) > options_.max_body_bytes) {
+        return reject(res, kRejectTooLarge,
+                      "body exceeds the limit of " + std::to_string(options_.max_body_bytes) + " bytes", true);
+      }
+    }
+
+    // Read the body ourselves, bounded in size and time whatever the framing (length, chunked,
+    // or until close). It lives in this string until the handler returns, and nowhere else.
+    std::string body;
+    bool too_large = false, timed_out = false;
+    const bool complete = content_reader([&](const char* data, std::size_t n) {
+      if (body.size() + n > options_.max_body_bytes) {
+        too_large = true;
+        return false;
+      }
+      if (Clock::now() > deadline) {
+        timed_out = true;
+        return false;
+      }
+      body.append(data, n);
+      return true;
+    });
+    tls_request.body_bytes = body.size();
+    if (too_large) {
+      return reject(res, kRejectTooLarge, "body exceeds the limit of " + std::to_string(options_.max_body_bytes) + " bytes",
+                    true);
+    }
+    if (timed_out) return reject(res, kRejectTimeout, "the body was not received within the request timeout", true);
+    if (!complete) return reject(res, kRejectIncomplete, "the body ended before its declared length", true);
+    if (body.empty()) return reject(res, kRejectEmpty, "empty body: send the image bytes", false);
+
+    const IdentifyOutcome outcome = identifier_.Identify(body, deadline);
+    if (!outcome.ok) return reject(res, outcome.category, outcome.reason, false);
+    metrics_.RecordIdentified(outcome.result.unknown);
+    tls_request.outcome = outcome.result.unknown ? "unknown" : outcome.result.label;
+    SendJson(res, 200, IdentificationJson(outcome.result, identifier_.model().id));
+  });
+
+  http.Get(kHealthRoute, [this](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200, {{"status", "ok"}, {"model", identifier_.model().id}, {"workers", identifier_.workers()}});
+  });
+
+  http.Get(kMetricsRoute, [this, authorized, reject](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req)) return reject(res, kRejectUnauthorized, "missing or invalid bearer token", false);
+    res.status = 200;
+    res.set_content(metrics_.RenderPrometheus(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+}
+
+void Server::Bind() {
+  httplib::Server& http = impl_->http;
+  if (options_.port == 0) {
+    port_ = http.bind_to_any_port(options_.host);
+    if (port_ <= 0) throw IOError(options_.host + ": cannot listen on any port");
+  } else {
+    if (!http.bind_to_port(options_.host, options_.port)) {
+      throw IOError(options_.host + ":" + std::to_string(options_.port) + ": cannot listen (address in use or not local?)");
+    }
+    port_ = options_.port;
+  }
+}
+
+void Server::Run() {
+  httplib::Server& http = impl_->http;
+  std::thread listener([this, &http] {
+    http.listen_after_bind();
+    std::lock_guard<std::mutex> lock(mu_);
+    listener_done_ = true;
+    cv_.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return stop_requested_ || listener_done_; });
+  // httplib's stop() does nothing until the listener has started; it closes the listening
+  // socket, lets each connection finish its current request, and joins the workers.
+  while (!listener_done_ && !http.is_running()) {
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    lock.lock();
+  }
+  const bool stop = !listener_done_;
+  lock.unlock();
+  if (stop) http.stop();
+  listener.join();
+}
+
+void Server::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stop_requested_ = true;
+  cv_.notify_all();
+}
+
+}  // namespace fruitpipe::serve

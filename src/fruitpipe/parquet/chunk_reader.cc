@@ -53,6 +53,7 @@ class ChunkReader {
   void Read() {
     if (meta_.type != PhysicalTypeOf<T>()) Fail("column chunk type does not match the schema");
     if (meta_.num_values < 0) Fail("negative value count");
+    if (meta_.num_values == 0) return;  // empty row groups may point anywhere
     std::int64_t start = meta_.data_page_offset;
     // Some writers set dictionary_page_offset to 0 when there is none; only an offset
     // before the first data page can be a dictionary.
@@ -263,7 +264,8 @@ class ChunkReader {
         break;
       case Encoding::kDeltaByteArray:
         if constexpr (std::is_same_v<T, std::string>) {
-          DecodeDeltaByteArray(data, present);
+          DecodeDeltaByteArray(data, present, values_, what_,
+                               [this](std::uint64_t bytes) { ctx_->budget.Charge(bytes); });
           return;
         }
         break;
@@ -314,30 +316,6 @@ class ChunkReader {
     for (std::uint32_t i : indices_) values_->push_back(dictionary_[i]);
   }
 
-  // Each value is a prefix of the previous one plus a suffix.
-  void DecodeDeltaByteArray(std::string_view data, std::size_t n) {
-    prefixes_.clear();
-    views_.clear();
-    const std::size_t at = DecodeDeltaBinaryPacked(data, n, &prefixes_, what_);
-    DecodeDeltaLengthByteArray(data.substr(at), n, &views_, what_);
-    // Long shared prefixes repeat bytes without storing them: bound the total first.
-    std::uint64_t total = 0, prev = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (prefixes_[i] < 0 || static_cast<std::uint64_t>(prefixes_[i]) > prev) Fail("delta byte array prefix too long");
-      prev = static_cast<std::uint64_t>(prefixes_[i]) + views_[i].size();
-      total += prev;
-    }
-    ctx_->budget.Charge(total);
-    values_->reserve(values_->size() + n);  // keeps `last` valid while appending
-    const std::string* last = nullptr;
-    for (std::size_t i = 0; i < n; ++i) {
-      std::string v = last ? last->substr(0, static_cast<std::size_t>(prefixes_[i])) : std::string();
-      v.append(views_[i]);
-      values_->push_back(std::move(v));
-      last = &values_->back();
-    }
-  }
-
   void DecodeByteStreamSplit(std::string_view data, std::size_t n) {
     // K streams (one per byte of the type), each n bytes long.
     if (data.size() / sizeof(T) < n) Fail("byte stream split page holds fewer values than its levels say");
@@ -360,7 +338,6 @@ class ChunkReader {
   bool has_dictionary_ = false;
   std::vector<T> dictionary_;
   std::vector<std::uint32_t> indices_;
-  std::vector<std::int32_t> prefixes_;
   std::vector<std::string_view> views_;
   std::string page_buf_;
 };

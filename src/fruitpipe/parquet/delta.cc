@@ -132,4 +132,30 @@ std::size_t DecodeDeltaLengthByteArray(std::string_view data, std::size_t n, std
   return pos;
 }
 
+std::size_t DecodeDeltaByteArray(std::string_view data, std::size_t n, std::vector<std::string>* out,
+                                 std::string_view what, const std::function<void(std::uint64_t)>& charge) {
+  std::vector<std::int32_t> prefixes;
+  std::vector<std::string_view> suffixes;
+  const std::size_t at = DecodeDeltaBinaryPacked(data, n, &prefixes, what);
+  const std::size_t consumed = at + DecodeDeltaLengthByteArray(data.substr(at), n, &suffixes, what);
+  std::uint64_t total = 0, prev = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (prefixes[i] < 0 || static_cast<std::uint64_t>(prefixes[i]) > prev) {
+      throw CorruptionError(std::string(what) + ": delta byte array prefix longer than the previous value");
+    }
+    prev = static_cast<std::uint64_t>(prefixes[i]) + suffixes[i].size();
+    total += prev;
+  }
+  charge(total);
+  out->reserve(out->size() + n);  // keeps `last` valid while appending
+  const std::string* last = nullptr;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string v = last ? last->substr(0, static_cast<std::size_t>(prefixes[i])) : std::string();
+    v.append(suffixes[i]);
+    out->push_back(std::move(v));
+    last = &out->back();
+  }
+  return consumed;
+}
+
 }  // namespace fruitpipe::parquet

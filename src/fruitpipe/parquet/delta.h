@@ -5,14 +5,16 @@
 //                            then blocks of <min delta> <miniblock bit widths> <miniblocks>
 //   DELTA_LENGTH_BYTE_ARRAY: lengths as DELTA_BINARY_PACKED, then the bytes back to back
 //   DELTA_BYTE_ARRAY:        prefix lengths as DELTA_BINARY_PACKED, then suffixes as
-//                            DELTA_LENGTH_BYTE_ARRAY (assembled by the caller, which bounds
-//                            the output size)
+//                            DELTA_LENGTH_BYTE_ARRAY; each value is a prefix of the one
+//                            before plus its suffix
 //
 // Input is hostile: every length is checked against the data; errors throw CorruptionError
 // naming `what`.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -28,5 +30,11 @@ std::size_t DecodeDeltaBinaryPacked(std::string_view data, std::size_t n, std::v
 // Decodes n byte arrays as views into `data`. Returns the bytes consumed.
 std::size_t DecodeDeltaLengthByteArray(std::string_view data, std::size_t n, std::vector<std::string_view>* out,
                                        std::string_view what);
+
+// Decodes n byte arrays and appends them to *out. Shared prefixes repeat bytes the page does
+// not hold, so `charge` is told the total output size before anything is allocated (and may
+// throw to refuse it). Returns the bytes consumed.
+std::size_t DecodeDeltaByteArray(std::string_view data, std::size_t n, std::vector<std::string>* out,
+                                 std::string_view what, const std::function<void(std::uint64_t)>& charge);
 
 }  // namespace fruitpipe::parquet

@@ -143,6 +143,47 @@ TEST(DeltaTest, LengthByteArray) {
   EXPECT_THROW(DecodeDeltaLengthByteArray(EncodeDelta(std::vector<std::int32_t>{-1}), 1, &out, "t"), CorruptionError);
 }
 
+// DELTA_BYTE_ARRAY as parquet-mr writes it: prefix lengths, then suffixes.
+std::string EncodeDeltaByteArray(const std::vector<std::string>& values) {
+  std::vector<std::int32_t> prefixes, lengths;
+  std::string suffixes;
+  std::string prev;
+  for (const std::string& v : values) {
+    std::size_t p = 0;
+    while (p < prev.size() && p < v.size() && prev[p] == v[p]) ++p;
+    prefixes.push_back(static_cast<std::int32_t>(p));
+    lengths.push_back(static_cast<std::int32_t>(v.size() - p));
+    suffixes += v.substr(p);
+    prev = v;
+  }
+  return EncodeDelta(prefixes) + EncodeDelta(lengths) + suffixes;
+}
+
+TEST(DeltaTest, ByteArrayWithSharedPrefixes) {
+  const std::vector<std::string> values = {"apple", "applesauce", "apricot", "", "banana", "band", "band"};
+  const std::string data = EncodeDeltaByteArray(values) + "next";
+  std::vector<std::string> out = {"kept"};
+  std::uint64_t charged = 0;
+  const std::size_t consumed =
+      DecodeDeltaByteArray(data, values.size(), &out, "test", [&](std::uint64_t b) { charged += b; });
+  EXPECT_EQ(data.substr(consumed), "next");
+  EXPECT_EQ(std::vector<std::string>(out.begin() + 1, out.end()), values);
+  EXPECT_EQ(out[0], "kept");
+  std::uint64_t total = 0;
+  for (const auto& v : values) total += v.size();
+  EXPECT_EQ(charged, total);
+
+  // The budget refuses before anything is built.
+  out.clear();
+  EXPECT_THROW(DecodeDeltaByteArray(data, values.size(), &out, "test",
+                                    [](std::uint64_t) { throw CorruptionError("over budget"); }),
+               CorruptionError);
+  EXPECT_TRUE(out.empty());
+  // A prefix longer than the previous value.
+  const std::string bad = EncodeDelta(std::vector<std::int32_t>{0, 5}) + EncodeDelta(std::vector<std::int32_t>{2, 1}) + "abc";
+  EXPECT_THROW(DecodeDeltaByteArray(bad, 2, &out, "test", [](std::uint64_t) {}), CorruptionError);
+}
+
 TEST(DeltaTest, HostileInput) {
   std::vector<std::int64_t> out;
   // Wrong declared count, bad block sizes, truncation at every byte.

@@ -303,11 +303,14 @@ TEST_F(ParquetDuckDbTest, ReaderReadsDuckDbFiles) {
   }
 }
 
-TEST_F(ParquetDuckDbTest, DuckDbFilesOutsideOurKinds) {
+TEST_F(ParquetDuckDbTest, DuckDbFilesEmptyOrOutsideOurKinds) {
   REQUIRE_DUCKDB();
   const fs::path mixed = tmp_.path() / "mixed.parquet";
   const fs::path nulls = tmp_.path() / "nulls.parquet";
-  RunDuckDb({"--exec",
+  const fs::path empty = tmp_.path() / "empty.parquet";
+  RunDuckDb({"--exec", "COPY (SELECT 1::INTEGER AS a, [1.5::FLOAT] AS f WHERE false) TO '" + empty.string() +
+                           "' (FORMAT PARQUET)",
+             "--exec",
              "COPY (SELECT i::INTEGER AS a, DATE '2024-01-01' + i::INTEGER AS day, {'x': i} AS st, i % 2 = 0 AS flag, "
              "[[i, i]] AS nested, 'x' || i AS s FROM range(10) r(i)) TO '" + mixed.string() + "' (FORMAT PARQUET)",
              "--exec",
@@ -316,6 +319,11 @@ TEST_F(ParquetDuckDbTest, DuckDbFilesOutsideOurKinds) {
              "[CASE WHEN i = 5 THEN NULL ELSE 2.0::FLOAT END] AS elements "
              "FROM range(10) r(i)) TO '" + nulls.string() + "' (FORMAT PARQUET)"},
             tmp_.path());
+
+  const Table e = ReadParquet(ReadFile(empty));
+  EXPECT_EQ(e.num_rows(), 0u);
+  ASSERT_EQ(e.columns.size(), 2u);
+  EXPECT_EQ(std::get<FloatListColumn>(e.Get("f").data).offsets, std::vector<std::uint64_t>{0});
 
   const std::string m = ReadFile(mixed);
   const FileSummary s = ReadSummary(m);

@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/common/testing.h"
+#include "fruitpipe/parquet/chunk_writer.h"
 #include "fruitpipe/parquet/metadata.h"
 #include "fruitpipe/parquet/parquet_testutil.h"
 
@@ -263,6 +267,109 @@ TEST(ParquetTest, PagesAreBoundedAndHoldWholeRows) {
   }
   EXPECT_EQ(page_values, (std::vector<int>{900, 900, 900, 300}));
   ExpectTablesEqual(t, ReadParquet(file));
+}
+
+std::string Fixture(const std::string& name) {
+  const auto path = fruitpipe::testing::SourceDir() / "src/fruitpipe/parquet/testdata" / name;
+  std::ifstream f(path, std::ios::binary);
+  EXPECT_TRUE(f.good()) << "missing fixture " << path;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TEST(ParquetTest, ReadsDuckDbFixtures) {
+  for (const char* name : {"duckdb_v1_gzip.parquet", "duckdb_v2_snappy.parquet"}) {
+    SCOPED_TRACE(name);
+    const std::string file = Fixture(name);
+    Table t = ReadParquet(file, {}, name);
+    t.metadata.clear();  // DuckDB's own key/value metadata, if any
+    ExpectTablesEqual(testutil::DuckDbFixtureTable(), t);
+  }
+}
+
+// The LIST forms other writers use, built by hand: the legacy 2-level form (the repeated
+// field is the element) and required outer groups or elements.
+std::string HandBuiltListFile(bool two_level, bool outer_optional, bool element_optional,
+                              const std::vector<std::vector<float>>& rows) {
+  using format::Repetition;
+  std::vector<format::SchemaElement> schema(3);
+  schema[0].name = "schema";
+  schema[0].num_children = 1;
+  schema[1].name = "f";
+  schema[1].repetition_type = outer_optional ? Repetition::kOptional : Repetition::kRequired;
+  schema[1].num_children = 1;
+  schema[1].converted_type = format::ConvertedType::kList;
+  schema[2].name = two_level ? "element" : "list";
+  schema[2].repetition_type = Repetition::kRepeated;
+  std::vector<std::string> path = {"f", schema[2].name};
+  if (two_level) {
+    schema[2].type = format::Type::kFloat;
+  } else {
+    schema[2].num_children = 1;
+    format::SchemaElement e;
+    e.name = "element";
+    e.type = format::Type::kFloat;
+    e.repetition_type = element_optional ? Repetition::kOptional : Repetition::kRequired;
+    schema.push_back(e);
+    path.push_back("element");
+  }
+  const int empty = outer_optional ? 1 : 0;
+  const int max_def = empty + 1 + (!two_level && element_optional ? 1 : 0);
+  std::vector<std::uint8_t> reps, defs;
+  std::vector<float> values;
+  for (const auto& row : rows) {
+    if (row.empty()) {
+      reps.push_back(0);
+      defs.push_back(static_cast<std::uint8_t>(empty));
+    }
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      reps.push_back(i == 0 ? 0 : 1);
+      defs.push_back(static_cast<std::uint8_t>(max_def));
+      values.push_back(row[i]);
+    }
+  }
+  std::string file = "PAR1";
+  PageCodec codec;
+  ChunkWriter cw(&file, &codec, format::Codec::kUncompressed, format::Type::kFloat, path, max_def, 1);
+  std::string* body = cw.BeginPage();
+  cw.AppendLevels(reps.data(), reps.size(), 1);
+  cw.AppendLevels(defs.data(), defs.size(), max_def);
+  body->append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  cw.EndPage(reps.size());
+  format::FileMetaData meta;
+  meta.schema = schema;
+  meta.num_rows = static_cast<std::int64_t>(rows.size());
+  format::RowGroup g;
+  g.num_rows = meta.num_rows;
+  g.columns.push_back(cw.Finish(std::nullopt));
+  meta.row_groups.push_back(g);
+  const std::size_t footer_start = file.size();
+  format::AppendFileMetaData(meta, &file);
+  const auto len = static_cast<std::uint32_t>(file.size() - footer_start);
+  file.append(reinterpret_cast<const char*>(&len), 4);
+  return file + "PAR1";
+}
+
+TEST(ParquetTest, ReadsOtherListForms) {
+  const std::vector<std::vector<float>> rows = {{1, 2}, {}, {3}, {}, {4, 5, 6}};
+  FloatListColumn want;
+  for (const auto& r : rows) want.AppendRow(r.data(), r.size());
+  for (bool two_level : {true, false}) {
+    for (bool outer_optional : {true, false}) {
+      for (bool element_optional : {true, false}) {
+        if (two_level && element_optional) continue;  // a 2-level element is the repeated field
+        SCOPED_TRACE(::testing::Message() << "two_level " << two_level << " outer_optional " << outer_optional
+                                          << " element_optional " << element_optional);
+        const std::string file = HandBuiltListFile(two_level, outer_optional, element_optional, rows);
+        EXPECT_EQ(ReadSummary(file).schema[0].second, "list<float>");
+        const Table t = ReadParquet(file);
+        const auto& got = std::get<FloatListColumn>(t.Get("f").data);
+        EXPECT_EQ(got.offsets, want.offsets);
+        EXPECT_EQ(got.values, want.values);
+      }
+    }
+  }
 }
 
 }  // namespace

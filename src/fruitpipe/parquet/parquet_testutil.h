@@ -203,4 +203,30 @@ inline void ExpectTablesEqual(const Table& want, const Table& got) {
   }
 }
 
+// The table the DuckDB-written fixtures in testdata/ hold (see testdata/README.md).
+inline Table DuckDbFixtureTable() {
+  Int64Column id;
+  StringColumn s, ns;
+  s.nullable = ns.nullable = true;
+  Int32Column i32, small;
+  DoubleColumn d;
+  FloatListColumn fl;
+  for (std::int64_t i = 0; i < 40; ++i) {
+    id.values.push_back(i);
+    s.values.push_back("label_" + std::to_string(i % 7));
+    s.valid.push_back(true);
+    ns.values.push_back(i % 5 == 0 ? "" : "Äpfel/" + std::to_string(i));
+    ns.valid.push_back(i % 5 != 0);
+    i32.values.push_back(static_cast<std::int32_t>(i * 7919 % 100003 - 50000));
+    small.values.push_back(static_cast<std::int32_t>(i % 3));
+    d.values.push_back(static_cast<double>(i) / 8.0);
+    std::vector<float> row;
+    for (std::int64_t k = 0; k < i % 4; ++k) row.push_back(static_cast<float>(i + k) / 4.0f);
+    fl.AppendRow(row.data(), row.size());
+  }
+  Table t;
+  t.columns = {{"id", id}, {"s", s}, {"ns", ns}, {"i32", i32}, {"small", small}, {"d", d}, {"fl", fl}};
+  return t;
+}
+
 }  // namespace fruitpipe::parquet::testutil

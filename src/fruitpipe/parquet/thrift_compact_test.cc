@@ -217,7 +217,8 @@ TEST(ThriftCompactTest, HostileInputThrowsCorruption) {
   ASSERT_TRUE(r.NextField(&id, &t));
   EXPECT_THROW(r.Skip(t), CorruptionError);
   // Unknown type nibble.
-  CompactReader r2(Bytes({0x1D}), "t");
+  const std::string bad_type = Bytes({0x1D});
+  CompactReader r2(bad_type, "t");
   r2.StructBegin();
   EXPECT_THROW(r2.NextField(&id, &t), CorruptionError);
 }

@@ -24,6 +24,15 @@ std::string Triple(const std::array<float, 3>& v) {
   return buf;
 }
 
+// The model commands take the card as an argument, so the hint names that rather than --model.
+std::string CardPath(const std::string& arg) {
+  try {
+    return model::ResolveModelCardPath(arg);
+  } catch (const InvalidArgumentError&) {
+    throw InvalidArgumentError("no model: pass CARD.json or set FRUITPIPE_MODEL (see docs/export-model.md)");
+  }
+}
+
 // "ok", "missing" or "mismatch", plus the file's actual sha256 when it could be read.
 std::string FileStatus(const model::ModelCard& card, std::string* actual) {
   try {
@@ -35,7 +44,7 @@ std::string FileStatus(const model::ModelCard& card, std::string* actual) {
 }
 
 void Info(const std::string& card_arg, bool as_json) {
-  const model::ModelCard card = model::LoadModelCard(model::ResolveModelCardPath(card_arg));
+  const model::ModelCard card = model::LoadModelCard(CardPath(card_arg));
   std::string actual;
   const std::string status = FileStatus(card, &actual);
   const image::PreprocessSpec& in = card.input;
@@ -72,7 +81,7 @@ void Info(const std::string& card_arg, bool as_json) {
 }
 
 void Verify(const std::string& card_arg, bool load, const model::FeaturizerOptions& options) {
-  const model::ModelCard card = model::LoadModelCard(model::ResolveModelCardPath(card_arg));
+  const model::ModelCard card = model::LoadModelCard(CardPath(card_arg));
   model::VerifyModelFile(card);
   std::printf("%s: sha256 ok (%s)\n", card.file.c_str(), Short(card.sha256).c_str());
   if (!load) return;

@@ -171,6 +171,16 @@ TEST(DecodeTest, TruncatedPngIsRefused) {
   }
 }
 
+TEST(DecodeTest, TruncatedWebpIsRefused) {
+  for (int quality : {90, 101}) {  // lossy VP8 and lossless VP8L
+    const std::string webp = Encode(Noise(64, 48, 3), ".webp", {cv::IMWRITE_WEBP_QUALITY, quality});
+    for (std::size_t cut : {std::size_t{16}, std::size_t{40}, webp.size() / 2, webp.size() - 1}) {
+      SCOPED_TRACE("quality " + std::to_string(quality) + " cut at " + std::to_string(cut));
+      EXPECT_EQ(Reason(std::string_view(webp).substr(0, cut)), "truncated WebP");
+    }
+  }
+}
+
 // A marker inside entropy-coded data: libjpeg warns and fills the rest with grey. OpenCV would
 // return that image; we refuse it.
 TEST(DecodeTest, CorruptJpegDataIsRefused) {
@@ -300,6 +310,12 @@ TEST(DecodeTest, AlphaIsCompositedOnWhite) {
   EXPECT_EQ(rgb.at<cv::Vec3b>(0, 2), cv::Vec3b(127, 127, 127));
   EXPECT_EQ(rgb.at<cv::Vec3b>(0, 3), cv::Vec3b(244, 224, 214));  // 0.2*v + 0.8*255
 
+  // WebP with alpha (lossless), through libwebp.
+  const cv::Mat webp_rgb = Decoded(Encode(rgba, ".webp", {cv::IMWRITE_WEBP_QUALITY, 101}));
+  EXPECT_EQ(webp_rgb.at<cv::Vec3b>(0, 0), cv::Vec3b(200, 100, 50));
+  EXPECT_EQ(webp_rgb.at<cv::Vec3b>(0, 1), cv::Vec3b(255, 255, 255));
+  EXPECT_EQ(webp_rgb.at<cv::Vec3b>(0, 3), cv::Vec3b(244, 224, 214));
+
   // Gray + alpha (PNG colour type 4), which OpenCV cannot write.
   const std::string ga = testimg::Png(2, 1, 4, {100, 255, 100, 0});
   const cv::Mat ga_rgb = Decoded(ga);
@@ -420,6 +436,8 @@ TEST(DecodeTest, TinyAndExtremeAspectImages) {
   const cv::Mat one(1, 1, CV_8UC3, cv::Scalar(10, 200, 30));
   EXPECT_EQ(MaxAbsDiff(Decoded(Encode(one, ".png")), one), 0);
   EXPECT_EQ(Decoded(Encode(one, ".jpg")).size(), cv::Size(1, 1));
+  EXPECT_EQ(MaxAbsDiff(Decoded(Encode(one, ".webp", {cv::IMWRITE_WEBP_QUALITY, 101})), one), 0);
+  EXPECT_EQ(MaxAbsDiff(Decoded(Encode(one, ".bmp")), one), 0);
   const cv::Mat wide = Noise(10000, 10, 3);
   EXPECT_EQ(MaxAbsDiff(Decoded(Encode(wide, ".png")), wide), 0);
   EXPECT_EQ(Decoded(Encode(wide, ".jpg")).size(), cv::Size(10000, 10));

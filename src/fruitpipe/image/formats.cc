@@ -240,22 +240,25 @@ bool BmpDecodable(std::string_view b, std::string* reason) {
 
 bool ParseWebpHeader(std::string_view b, HeaderInfo* info, std::string* reason) {
   info->format = "webp";
-  if (b.size() < 30) return Fail(reason, "truncated WebP");
+  if (b.size() < 20) return Fail(reason, "truncated WebP");
   const std::string_view chunk = b.substr(12, 4);
   const std::string_view d = b.substr(20);
   if (chunk == "VP8 ") {
+    if (d.size() < 10) return Fail(reason, "truncated WebP");
     if (Byte(d, 3) != 0x9d || Byte(d, 4) != 0x01 || Byte(d, 5) != 0x2a) {
       return Fail(reason, "corrupt image data: WebP VP8 start code missing");
     }
     return SetDims(info, Le16(d, 6) & 0x3fff, Le16(d, 8) & 0x3fff, 3, reason);
   }
   if (chunk == "VP8L") {
+    if (d.size() < 5) return Fail(reason, "truncated WebP");
     if (Byte(d, 0) != 0x2f) return Fail(reason, "corrupt image data: WebP VP8L signature missing");
     const std::uint32_t bits = Le32(d, 1);
     return SetDims(info, (bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1, (bits >> 28) & 1 ? 4 : 3,
                    reason);
   }
   if (chunk == "VP8X") {
+    if (d.size() < 10) return Fail(reason, "truncated WebP");
     const bool alpha = Byte(d, 0) & 0x10;
     return SetDims(info, Le24(d, 4) + 1ull, Le24(d, 7) + 1ull, alpha ? 4 : 3, reason);
   }

@@ -68,7 +68,6 @@ class OpenCvFeaturizer final : public Featurizer {
     // One image through the graph now, so a wrong input name, size or dim fails at startup with
     // the card named, not halfway through a run.
     const std::vector<float> zeros(spec_.TensorSize(), 0.0f);
-    std::vector<float> out;
     try {
       cv::Mat result = Forward(zeros.data(), 1);
       if (result.total() != static_cast<std::size_t>(card.dim)) {

@@ -49,7 +49,6 @@ struct Step {
 };
 
 struct Plan {
-  int batch = 0;
   std::vector<Slot> slots;
   std::vector<Step> steps;
   std::vector<int> value_slot;  // graph value -> slot holding it
@@ -143,8 +142,6 @@ struct EngineImpl {
   EngineImpl(Graph g, const EngineOptions& o, const Ranges& ranges);
   void SetThreads() const { omp_set_num_threads(options.threads); }
   Plan& GetPlan(int batch);
-  std::unique_ptr<Plan> Build(int batch);
-  void Execute(Plan& plan, const float* input, float* output);
 };
 
 namespace {
@@ -152,9 +149,7 @@ namespace {
 // Builds one plan: steps in graph order, slots with lifetimes, then buffers.
 class Builder {
  public:
-  Builder(EngineImpl& impl, int batch) : impl_(impl), g_(impl.graph), batch_(batch), plan_(std::make_unique<Plan>()) {
-    plan_->batch = batch;
-  }
+  Builder(EngineImpl& impl, int batch) : impl_(impl), g_(impl.graph), batch_(batch), plan_(std::make_unique<Plan>()) {}
   std::unique_ptr<Plan> Build();
 
  private:

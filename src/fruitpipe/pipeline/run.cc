@@ -193,9 +193,17 @@ PcaStageOutcome PcaStage(const RunOptions& o, storage::Storage& out, Coordinator
     // The reduction: every process sends the statistics of the shards it featurized in this
     // invocation; root merges them (in rank order) with the stored statistics of the shards
     // nobody processed now (earlier runs, resumed work), then fits.
-    json processed_json = processed;
+    // A single process sums in shard-index order from storage unless it featurized every
+    // shard itself, in order, just now (then `mine` is that very sum): a resumed run then fits
+    // bit for bit the model of an uninterrupted one.
+    std::vector<int> all_indices;
+    for (const auto& r : records) all_indices.push_back(r.index);
+    const bool mine_is_everything = coord.size() == 1 && processed == all_indices;
+    const bool single = coord.size() == 1;
+    json processed_json = single && !mine_is_everything ? std::vector<int>{} : processed;
     const std::vector<std::string> all_processed = coord.Gather(processed_json.dump());
-    const std::vector<std::string> all_stats = coord.Gather(mine.Serialize());
+    const std::vector<std::string> all_stats =
+        coord.Gather(single && !mine_is_everything ? pca::PcaStats().Serialize() : mine.Serialize());
     if (coord.is_root()) {
       std::set<int> done_now;
       for (const auto& s : all_processed) {

@@ -1,7 +1,6 @@
 // The reference backend: OpenCV DNN's ONNX importer. Slower than oneDNN, but an independent
 // implementation of every operator, which is what the backend comparison tests need.
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include <opencv2/core/utility.hpp>
@@ -44,7 +43,8 @@ class OpenCvFeaturizer final : public Featurizer {
     net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
     // Process-wide in OpenCV (its thread pool is global); 0 in OpenCV would mean "no threads".
-    cv::setNumThreads(options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency()));
+    // getNumberOfCPUs honours the process's CPU affinity and cgroup quota.
+    cv::setNumThreads(options.threads > 0 ? options.threads : cv::getNumberOfCPUs());
 
     output_ = card.output_name;
     if (output_ == "auto") {

@@ -187,6 +187,7 @@ FruitIdentifier FruitIdentifier::Train(const double* features, int rows, int dim
 
 Prediction FruitIdentifier::Predict(const double* features) const {
   const Eigen::VectorXd z = (Eigen::Map<const Eigen::VectorXd>(features, dim()) - mean_).cwiseQuotient(std_);
+  if (!z.allFinite()) throw InvalidArgumentError("identifier: features contain a non-finite value");
   Eigen::VectorXd p(classes_.size());
   model_.Probabilities(z.data(), p.data());
   const std::vector<int> order = RankClasses(p, kTopLabels);

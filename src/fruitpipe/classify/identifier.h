@@ -48,7 +48,8 @@ class FruitIdentifier {
   static FruitIdentifier Train(const double* features, int rows, int dim, const std::vector<std::string>& labels,
                                const IdentifierOptions& options = {});
 
-  Prediction Predict(const double* features) const;  // dim() values
+  // dim() values; throws InvalidArgumentError on a non-finite value.
+  Prediction Predict(const double* features) const;
 
   int dim() const { return static_cast<int>(mean_.size()); }
   const std::vector<std::string>& classes() const { return classes_; }

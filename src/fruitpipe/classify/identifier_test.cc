@@ -96,6 +96,9 @@ TEST_F(IdentifierTest, UnknownReasonsFollowTheRule) {
   EXPECT_TRUE(p.unknown);
   EXPECT_EQ(p.unknown_reason.rfind("far_from_class", 0), 0u) << p.unknown_reason;
   EXPECT_GT(p.distance, p.distance_threshold);
+  Eigen::VectorXd bad = mid;
+  bad(2) = NAN;
+  EXPECT_THROW(id_.Predict(bad.data()), InvalidArgumentError);
 }
 
 TEST_F(IdentifierTest, Deterministic) {

@@ -22,7 +22,7 @@ struct SoftmaxOptions {
   // float GEMMs and exponentials (about 2× faster); sums, weights and the optimiser stay double.
   bool single_precision = true;
   int threads = 0;  // 0: std::thread::hardware_concurrency()
-  LbfgsOptions lbfgs{.history = 10, .max_iterations = 500, .gradient_tolerance = 1e-4, .value_tolerance = 1e-10};
+  LbfgsOptions lbfgs{.history = 10, .max_iterations = 500, .gradient_tolerance = 1e-5, .value_tolerance = 1e-10};
 };
 
 // Parameters θ are a (dim+1) × classes column-major matrix: rows 0..dim-1 weights, row dim

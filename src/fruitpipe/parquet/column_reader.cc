@@ -105,7 +105,7 @@ class ListReader final : public ReaderBase {
     const std::size_t n = levels_.entries;
     std::size_t rows = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      const std::uint8_t def = levels_.defs.empty() ? max_def : levels_.defs[i];
+      const std::uint8_t def = levels_.defs[i];  // a list leaf always has max_def >= 1
       if (levels_.reps[i] == 0) {
         if (i > 0) data_.offsets.push_back(count);
         ++rows;

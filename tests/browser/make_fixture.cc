@@ -65,11 +65,15 @@ int main(int argc, char** argv) {
     const int nc = static_cast<int>(labels.size());
 
     // Rows sorted by label as the pipeline's listing is; class sizes vary like the real set's.
+    std::vector<double> weight(static_cast<std::size_t>(nc));
+    double weights = 0;
+    for (auto& w : weight) weights += (w = 0.7 + 0.6 * unit(rng));
     std::vector<int> per_class(static_cast<std::size_t>(nc));
     int assigned = 0;
     for (int c = 0; c < nc; ++c) {
-      per_class[static_cast<std::size_t>(c)] = c == nc - 1 ? kRows - assigned : 140 + static_cast<int>(unit(rng) * 90);
-      assigned += per_class[static_cast<std::size_t>(c)];
+      const auto i = static_cast<std::size_t>(c);
+      per_class[i] = c == nc - 1 ? kRows - assigned : static_cast<int>(kRows * weight[i] / weights);
+      assigned += per_class[i];
     }
     std::vector<double> cx(static_cast<std::size_t>(nc)), cy(static_cast<std::size_t>(nc));
     for (int c = 0; c < nc; ++c) {

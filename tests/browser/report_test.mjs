@@ -171,7 +171,7 @@ try {
   await page.hover('#timeline .shard-bar');
   const barTip = await page.$eval('#tooltip', (t) => (t.style.display === 'block' ? t.textContent : ''));
   check(barTip.startsWith('Shard '), `timeline hover: tooltip "${barTip}"`);
-  const box = await page.$eval('#scatter-overlay', (c) => { c.scrollIntoView({ block: 'center' }); const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; });
+  const box = await page.$eval('#scatter-overlay', (c) => { c.scrollIntoView({ block: 'center', behavior: 'instant' }); const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; });
   let pointTip = '';
   for (let step = 0; step < 60 && !pointTip; ++step) {
     const a = step * 2.4, r = step * 4;
@@ -180,7 +180,7 @@ try {
   }
   check(pointTip.includes('.jpg'), `scatter hover: no tooltip with a path (${pointTip})`);
   await page.mouse.move(0, 0);
-  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.evaluate(() => window.scrollTo({ top: 0, behavior: 'instant' }));
 
   const shot = path.join(args.artifacts, `report-${args.mode}.png`);
   await page.screenshot({ path: shot, fullPage: true });

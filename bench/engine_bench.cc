@@ -434,7 +434,6 @@ Features Featurize(Featurizer& f, const std::vector<LabeledFile>& files, const s
   out.values.resize(files.size() * static_cast<std::size_t>(out.dim));
   for (std::size_t start = 0; start < files.size(); start += batch) {
     const int n = static_cast<int>(std::min<std::size_t>(batch, files.size() - start));
-#pragma omp parallel for num_threads(2)
     for (int k = 0; k < n; ++k) fruitpipe::image::Preprocess(rgb[start + k], f.input_spec(), x.data() + k * tensor);
     f.Run(x.data(), n, out.values.data() + start * out.dim);
   }
@@ -483,7 +482,6 @@ void Accuracy(const ModelCard& card, const Args& args) {
   const auto test_files = ReadSplit(args.data, "Test", 0);
   auto decode_all = [](const std::vector<LabeledFile>& files) {
     std::vector<cv::Mat> out(files.size());
-#pragma omp parallel for num_threads(2)
     for (std::size_t i = 0; i < files.size(); ++i) {
       auto d = fruitpipe::image::DecodeImage(files[i].bytes);
       if (!d.ok) throw fruitpipe::CorruptionError("dev image does not decode: " + d.reason);
@@ -500,7 +498,8 @@ void Accuracy(const ModelCard& card, const Args& args) {
   for (const std::string precision : {"fp32", "int8"}) {
     for (int size : args.sizes) {
       if (precision == "int8" && !Has(args.precisions, "int8")) continue;
-      auto f = Make(card, "onednn", precision, size, 2, args);
+      // One thread: figures do not depend on it, and it does not stall on a shared machine.
+      auto f = Make(card, "onednn", precision, size, 1, args);
       const Features train = Featurize(*f, train_files, train_rgb, args.batch);
       const Features test = Featurize(*f, test_files, test_rgb, args.batch);
       std::vector<std::string> predictions;

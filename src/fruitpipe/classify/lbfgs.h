@@ -1,7 +1,8 @@
-// A compact L-BFGS minimiser (Nocedal & Wright, Algorithm 7.4) with a bracketing line search
-// for the weak Wolfe conditions. Deterministic: no randomness, the same inputs give the same
-// iterates. Used for the softmax regression; written here because Debian's packaged L-BFGS
-// libraries are either C with their own vector type or years behind upstream.
+// A compact L-BFGS minimiser (Nocedal & Wright, Algorithms 7.4 and 7.5) with a bracketing
+// line search for the weak Wolfe conditions. Deterministic: no randomness, the same inputs
+// give the same iterates. Used for the softmax regression; about a hundred lines here rather
+// than a new dependency (Debian's liblbfgs is a C API over its own vectors, liblbfgspp-dev an
+// early 0.1.0 release).
 #pragma once
 
 #include <functional>

@@ -110,6 +110,11 @@ void PcaModel::TransformBatch(const float* x, int rows, double* out) const {
 // f64 mean[dim], f64 explained_variance[k], f64 explained_variance_ratio[k],
 // f64 components[k][dim] (row-major), sha256.
 std::string PcaModel::Serialize() const {
+  if (dim < 1 || k < 1 || k > dim || mean.size() != dim || components.rows() != k || components.cols() != dim ||
+      explained_variance.size() != k || explained_variance_ratio.size() != k) {
+    throw InvalidArgumentError("PCA model: inconsistent sizes (dim=" + std::to_string(dim) + ", k=" +
+                               std::to_string(k) + "), nothing to serialize");
+  }
   RecordWriter w(std::string_view(kModelMagic, kMagicSize));
   w.Reserve(40 + 8 * (static_cast<std::size_t>(dim) + 2 * k + static_cast<std::size_t>(k) * dim));
   w.U32(kModelVersion);

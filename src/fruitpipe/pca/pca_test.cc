@@ -364,6 +364,13 @@ TEST(PcaTest, ModelSerializationRoundTripAndTransform) {
   EXPECT_LT(MaxRelDiff(var.transpose(), m.explained_variance), 1e-9);
 }
 
+TEST(PcaTest, InconsistentModelIsNotSerialized) {
+  PcaModel m = FitPca(StatsOf(LowRankRows(10, 3, 0.5, 0.8, 17)), {.k = 2});
+  m.k = 3;
+  EXPECT_THROW(m.Serialize(), InvalidArgumentError);
+  EXPECT_THROW(PcaModel().Serialize(), InvalidArgumentError);
+}
+
 TEST(PcaTest, KByVariance) {
   const RowMajorF x = LowRankRows(500, 30, 0.5, 0.7, 14);
   const PcaStats s = StatsOf(x);

@@ -14,6 +14,7 @@
 #include "fruitpipe/pipeline/dataset.h"
 #include "fruitpipe/pipeline/progress.h"
 #include "fruitpipe/pipeline/run.h"
+#include "fruitpipe/privacy/consent_ledger.h"
 #include "fruitpipe/report/report.h"
 #include "fruitpipe/storage/storage.h"
 
@@ -27,6 +28,7 @@ struct PipelineArgs {
   ModelOptions model;
   std::string compression = "snappy";
   std::string worker;  // "I/N"
+  std::string consent_ledger;
   double pca_variance = 0;
   int pca_k = 0;
   bool quiet = false;
@@ -57,6 +59,9 @@ void AddCommonRunOptions(CLI::App* cmd, PipelineArgs* a) {
   cmd->add_option("--worker", a->worker,
                   "array-job worker I/N (0-based): featurize shards with index % N == I, then exit; "
                   "`fruitpipe reduce OUT` finishes");
+  cmd->add_option("--consent-ledger", a->consent_ledger,
+                  "consent ledger (SQLite): contributed photos whose subject has no 'training' consent "
+                  "are left out (docs/gdpr.md)");
   cmd->add_flag("--quiet,-q", a->quiet, "no progress line");
   cmd->add_flag("--json", a->json_output, "print run.json to stdout instead of the summary");
 }
@@ -85,6 +90,7 @@ void WriteReportOrWarn(storage::Storage& out) {
 
 void Finalize(PipelineArgs* a) {
   a->run.before_success = WriteReportOrWarn;
+  if (!a->consent_ledger.empty()) a->run.admit_filter = privacy::MakeConsentFilter(a->consent_ledger, "training");
   a->run.compression = a->compression == "zstd"   ? parquet::Compression::kZstd
                        : a->compression == "none" ? parquet::Compression::kUncompressed
                                                   : parquet::Compression::kSnappy;

@@ -3,13 +3,17 @@
 // client must survive, and logs what it forwarded (never the Authorization header's value).
 //
 //   node tests/harness/fault_proxy.mjs --target 127.0.0.1:PORT [--every N] [--modes LIST]
-//        [--match REGEX] [--max-consecutive K] [--delay-ms MS] [--log FILE]
+//        [--match REGEX] [--after M] [--max-consecutive K] [--delay-ms MS] [--slow-ms MS]
+//        [--log FILE]
 //
 // Every N-th request whose "METHOD /path?query" matches REGEX (default: all) gets a fault
 // instead of being forwarded; the faults cycle through LIST (default "503"):
-//   503       503 SlowDown XML error          500   500 InternalError XML error
-//   reset     the connection is destroyed before any response
-// --every 1 fails every matching request. --max-consecutive K never fails the same
+//   503          503 SlowDown XML error       500   500 InternalError XML error
+//   unavailable  503 ServiceUnavailable XML error
+//   reset        the connection is destroyed before any response
+//   slow         forwarded, but only after --slow-ms (default 1000) ms: a latency spike
+// --every 1 fails every matching request. --after M lets the first M matching requests
+// through untouched, so an outage can start in the middle of a run. --max-consecutive K never fails the same
 // "METHOD /path?query" more than K times in a row, so a client with more than K attempts
 // always gets through however its retries interleave with other requests. --delay-ms holds
 // each forwarded request back that long, to model the round trip to a remote S3 region on
@@ -22,8 +26,8 @@ import http from 'node:http';
 import { appendFileSync } from 'node:fs';
 
 const opts = {
-  every: 0, modes: ['503'], match: null, maxConsecutive: Infinity, delayMs: 0, log: null, target: null,
-  stopOnStdinClose: false,
+  every: 0, modes: ['503'], match: null, after: 0, maxConsecutive: Infinity, delayMs: 0, slowMs: 1000, log: null,
+  target: null, stopOnStdinClose: false,
 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -33,12 +37,21 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--every') opts.every = Number(v());
   else if (a === '--modes') opts.modes = v().split(',');
   else if (a === '--match') opts.match = new RegExp(v());
+  else if (a === '--after') opts.after = Number(v());
   else if (a === '--max-consecutive') opts.maxConsecutive = Number(v());
   else if (a === '--delay-ms') opts.delayMs = Number(v());
+  else if (a === '--slow-ms') opts.slowMs = Number(v());
   else if (a === '--log') opts.log = v();
   else if (a === '--stop-on-stdin-close') opts.stopOnStdinClose = true;
   else {
     console.error(`fault_proxy.mjs: unknown option ${a}`);
+    process.exit(2);
+  }
+}
+const knownModes = new Set(['503', '500', 'unavailable', 'reset', 'slow']);
+for (const m of opts.modes) {
+  if (!knownModes.has(m)) {
+    console.error(`fault_proxy.mjs: unknown fault mode ${m}`);
     process.exit(2);
   }
 }
@@ -61,7 +74,7 @@ const server = http.createServer((req, res) => {
   let fault = null;
   if (opts.every > 0 && (!opts.match || opts.match.test(line))) {
     matching += 1;
-    if (matching % opts.every === 0 && (consecutive.get(line) ?? 0) < opts.maxConsecutive) {
+    if (matching > opts.after && (matching - opts.after) % opts.every === 0 && (consecutive.get(line) ?? 0) < opts.maxConsecutive) {
       fault = opts.modes[faultIndex++ % opts.modes.length];
     }
   }
@@ -85,20 +98,26 @@ const server = http.createServer((req, res) => {
     req.socket.destroy();
     return;
   }
-  if (fault === '503' || fault === '500') {
+  const errors = {
+    503: [503, 'SlowDown', 'Please reduce your request rate.'],
+    unavailable: [503, 'ServiceUnavailable', 'Service is unable to handle request.'],
+    500: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
+  };
+  if (errors[fault]) {
+    const [status, code, message] = errors[fault];
     // Drain the body first so the client sees the response rather than a broken pipe.
     req.resume();
     req.on('end', () => {
-      const body = fault === '503' ? xmlError('SlowDown', 'Please reduce your request rate.')
-                                   : xmlError('InternalError', 'We encountered an internal error. Please try again.');
-      res.writeHead(Number(fault), { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+      const body = xmlError(code, message);
+      res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     });
     return;
   }
-  if (opts.delayMs > 0) {
+  const delay = opts.delayMs + (fault === 'slow' ? opts.slowMs : 0);
+  if (delay > 0) {
     req.pause();
-    setTimeout(() => forward(req, res), opts.delayMs);
+    setTimeout(() => forward(req, res), delay);
   } else {
     forward(req, res);
   }

@@ -7,22 +7,22 @@
 
 #include <chrono>
 #include <filesystem>
-#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/testing.h"
-#include "fruitpipe/pca/pca.h"
-#include "fruitpipe/pipeline/results.h"
+#include "dataset_compare.h"
 
 namespace fruitpipe {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::ExpectSameDataset;
 using testing::RunCommand;
 using testing::ShellQuote;
 
@@ -49,62 +49,6 @@ std::string RunArgs(const fs::path& src, const fs::path& out, const std::string&
 }
 
 std::string Fruitpipe() { return ShellQuote(testing::FruitpipeBinary().string()); }
-
-struct Row {
-  pipeline::ImageRow meta;
-  std::vector<float> features;
-  std::vector<double> pca;
-};
-
-// Every row of a dataset, by path: the content that must not depend on how it was produced.
-std::map<std::string, Row> ReadDataset(const fs::path& out) {
-  std::map<std::string, Row> rows;
-  for (const auto& e : fs::directory_iterator(out / "Results")) {
-    const auto b = pipeline::ParseResults(ReadLocalFile(e.path().string()));
-    for (std::size_t i = 0; i < b.rows.size(); ++i) {
-      Row& r = rows[b.rows[i].path];
-      EXPECT_TRUE(r.features.empty()) << "duplicate row " << b.rows[i].path;
-      r.meta = b.rows[i];
-      r.features.assign(b.vectors.begin() + static_cast<long>(i * b.dim), b.vectors.begin() + static_cast<long>((i + 1) * b.dim));
-    }
-  }
-  for (const auto& e : fs::directory_iterator(out / "Results_PCA")) {
-    const auto b = pipeline::ParseResultsPca(ReadLocalFile(e.path().string()));
-    for (std::size_t i = 0; i < b.rows.size(); ++i) {
-      Row& r = rows[b.rows[i].path];
-      EXPECT_TRUE(r.pca.empty()) << "duplicate PCA row " << b.rows[i].path;
-      r.pca.assign(b.vectors.begin() + static_cast<long>(i * b.dim), b.vectors.begin() + static_cast<long>((i + 1) * b.dim));
-    }
-  }
-  return rows;
-}
-
-// Same rows, same features bit for bit; PCA coordinates within `pca_tolerance` (relative to
-// the component's scale), since statistics summed in another order round differently.
-void ExpectSameDataset(const fs::path& expected_dir, const fs::path& actual_dir, double pca_tolerance) {
-  ASSERT_TRUE(fs::exists(actual_dir / "_SUCCESS"));
-  const auto expected = ReadDataset(expected_dir);
-  const auto actual = ReadDataset(actual_dir);
-  ASSERT_EQ(expected.size(), actual.size());
-  for (const auto& [path, e] : expected) {
-    auto it = actual.find(path);
-    ASSERT_NE(it, actual.end()) << path;
-    const Row& a = it->second;
-    EXPECT_EQ(a.meta.label, e.meta.label);
-    EXPECT_EQ(a.meta.image_sha256, e.meta.image_sha256);
-    ASSERT_EQ(a.features, e.features) << path;
-    ASSERT_EQ(a.pca.size(), e.pca.size()) << path;
-    for (std::size_t k = 0; k < e.pca.size(); ++k) {
-      EXPECT_NEAR(a.pca[k], e.pca[k], pca_tolerance * (1.0 + std::abs(e.pca[k]))) << path << " pc" << k;
-    }
-  }
-  const auto em = pca::PcaModel::Deserialize(ReadLocalFile((expected_dir / "_pca_model.bin").string()));
-  const auto am = pca::PcaModel::Deserialize(ReadLocalFile((actual_dir / "_pca_model.bin").string()));
-  ASSERT_EQ(em.k, am.k);
-  for (int i = 0; i < em.k; ++i) {
-    EXPECT_NEAR(am.explained_variance[i], em.explained_variance[i], pca_tolerance * em.explained_variance[i]);
-  }
-}
 
 class ScaleOutTest : public ::testing::Test {
  protected:

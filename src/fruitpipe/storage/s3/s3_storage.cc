@@ -431,7 +431,9 @@ void S3Storage::GetMany(const std::vector<std::string>& keys,
           result.ok = true;
           result.data = std::move(r.body);
         } else {
-          result.error = Describe("GET", keys[i], r).message;
+          const Failure f = Describe("GET", keys[i], r);
+          if (f.kind != Failure::kNotFound) Throw("GET", keys[i], r);
+          result.error = f.message;
         }
         on_result(std::move(result));
       });

@@ -71,7 +71,10 @@ class S3Storage : public Storage {
   bool Exists(std::string_view key) override;
   // CopyObject then DeleteObject (objects up to 5 GB, the CopyObject limit).
   void Rename(std::string_view from, std::string_view to) override;
-  // Keeps config().max_in_flight GETs in flight on reused connections.
+  // Keeps config().max_in_flight GETs in flight on reused connections. Only a missing key is
+  // reported per key; a failure of the store itself (retries exhausted, access refused) throws,
+  // like Get, and cancels the rest: the callers treat per-key failures as facts about the
+  // objects (the pipeline lists them as rejected inputs), and an outage is not one.
   void GetMany(const std::vector<std::string>& keys,
                const std::function<void(FetchResult&&)>& on_result) override;
 

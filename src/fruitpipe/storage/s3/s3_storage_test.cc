@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -154,12 +155,12 @@ TEST_F(S3StorageTest, WrongSecretIsAccessDeniedWithAOneLineHint) {
     EXPECT_EQ(msg.find("not-the-secret"), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }
-  std::vector<FetchResult> results;
-  store->GetMany({"a", "b"}, [&](FetchResult&& r) { results.push_back(std::move(r)); });
-  ASSERT_EQ(results.size(), 2u);
-  for (const auto& r : results) {
-    EXPECT_FALSE(r.ok);
-    EXPECT_NE(r.error.find("SignatureDoesNotMatch"), std::string::npos) << r.error;
+  // Refused access is the store's failure, not the objects': GetMany throws as Get does.
+  try {
+    store->GetMany({"a", "b"}, [&](FetchResult&&) { ADD_FAILURE() << "a refused GET reported per key"; });
+    FAIL() << "GetMany with a wrong secret did not throw";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("GET access denied: SignatureDoesNotMatch"), std::string::npos) << e.what();
   }
 }
 
@@ -348,6 +349,32 @@ TEST_F(S3StorageTest, RetriesAreBoundedAndTheLastErrorIsReported) {
         << e.what();
   }
   s3::testing::IsolateAwsEnvironment();
+}
+
+// An outage while reading many objects ends the call with the last error: reporting it per
+// key would let the pipeline list every image of the outage as a rejected input and finish
+// without them. A missing key stays a per-key result.
+TEST_F(S3StorageTest, GetManyThrowsWhenRetriesRunOutAndReportsOnlyMissingKeysPerKey) {
+  auto direct = Store();
+  direct->Put("a", "1");
+  direct->Put("b", "2");
+  FaultProxy proxy(server_->port(), {"--every", "1", "--modes", "503", "--match", "^GET .*/b$"});
+  auto store = StoreVia(proxy);
+  std::vector<std::string> reported;
+  try {
+    store->GetMany({"a", "missing", "b"}, [&](FetchResult&& r) { reported.push_back(r.key); });
+    FAIL() << "GetMany reported an outage per key";
+  } catch (const IOError& e) {
+    EXPECT_NE(std::string(e.what()).find("/b: GET failed after 5 attempts: 503 SlowDown"), std::string::npos)
+        << e.what();
+  }
+  for (const auto& key : reported) EXPECT_NE(key, "b");
+
+  std::map<std::string, FetchResult> got;
+  direct->GetMany({"a", "missing"}, [&](FetchResult&& r) { got[r.key] = std::move(r); });
+  EXPECT_TRUE(got["a"].ok);
+  EXPECT_FALSE(got["missing"].ok);
+  EXPECT_NE(got["missing"].error.find("missing: no such key"), std::string::npos) << got["missing"].error;
 }
 
 TEST_F(S3StorageTest, EveryPutAsksForServerSideEncryption) {

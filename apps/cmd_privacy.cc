@@ -8,18 +8,16 @@
 #include <iostream>
 
 #include <nlohmann/json.hpp>
-#include <opencv2/core.hpp>
 
 #include "commands.h"
 #include "options.h"
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/error.h"
-#include "fruitpipe/common/hash.h"
 #include "fruitpipe/image/decode.h"
 #include "fruitpipe/privacy/audit_log.h"
 #include "fruitpipe/privacy/consent_ledger.h"
 #include "fruitpipe/privacy/erasure.h"
-#include "fruitpipe/privacy/metadata_strip.h"
+#include "fruitpipe/privacy/ingest.h"
 #include "fruitpipe/privacy/pseudonym.h"
 #include "fruitpipe/privacy/retention.h"
 #include "fruitpipe/privacy/timestamps.h"
@@ -157,72 +155,23 @@ struct IngestArgs {
   storage::StorageOptions storage;
 };
 
-void CheckLabel(const std::string& label) {
-  bool ok = !label.empty() && label.size() <= 128 && label.front() != '.' && label.front() != '_';
-  for (unsigned char c : label) ok = ok && c >= 0x20 && c != 0x7f && c != '/' && c != '\\';
-  if (!ok) {
-    throw InvalidArgumentError("--label '" + label +
-                               "': a folder name without '/', control characters or a leading '.' or '_'");
-  }
-}
-
-struct Prepared {
-  std::string source;
-  std::string key;
-  privacy::StrippedImage stripped;
-};
-
-// Validates, strips and checks that the stored bytes decode to exactly the same pixels.
-Prepared Prepare(const std::string& path, const std::string& label, const std::string& subject,
-                 const image::DecodeLimits& limits) {
-  const std::string bytes = ReadLocalFile(path);
-  const image::DecodeOutcome original = image::DecodeImage(bytes, limits);
-  if (!original.ok) throw InvalidArgumentError(path + ": " + original.reason);
-  Prepared p;
-  p.source = path;
-  try {
-    p.stripped = privacy::StripMetadata(bytes);
-  } catch (const InvalidArgumentError& e) {
-    throw InvalidArgumentError(path + ": " + e.what());
-  }
-  const image::DecodeOutcome again = image::DecodeImage(p.stripped.bytes, limits);
-  if (!again.ok || again.image.rgb.size() != original.image.rgb.size() ||
-      cv::norm(again.image.rgb, original.image.rgb, cv::NORM_INF) != 0.0) {
-    throw Error(path + ": the photo without its metadata does not decode to the same pixels; not stored");
-  }
-  p.key = label + "/contrib-" + subject + "-" + Sha256Hex(p.stripped.bytes).substr(0, 16) + "." + p.stripped.extension;
-  return p;
-}
-
 void Ingest(const IngestArgs& a) {
+  privacy::IngestRequest request;
+  request.purpose = a.purpose;
+  request.label = a.label;
+  request.limits = a.limits;
   privacy::CheckPurpose(a.purpose);
-  CheckLabel(a.label);
-  const std::string subject = ResolveSubject(a.subject, {a.store});
+  privacy::CheckLabel(a.label);
+  request.subject_id = ResolveSubject(a.subject, {a.store});
+  for (const auto& path : a.images) request.photos.push_back({path, ReadLocalFile(path)});
   auto ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kExisting);
-  if (!ledger->HasConsent(subject, a.purpose)) {
-    throw Error("ingest: subject " + ShortSubject(subject) + " has no active consent for " + a.purpose + " in " + a.ledger +
-                " (record it with fruitpipe consent grant); nothing stored");
-  }
-  // All or nothing: every photo is checked before the first one is stored.
-  std::vector<Prepared> prepared;
-  for (const auto& path : a.images) prepared.push_back(Prepare(path, a.label, subject, a.limits));
-
   auto store = storage::OpenStorage(NormalRoot(a.store), a.storage);
-  std::int64_t bytes_in = 0, bytes_stored = 0;
-  const std::int64_t now = privacy::NowEpochSeconds();
-  for (const Prepared& p : prepared) {
-    store->Put(p.key, p.stripped.bytes);
-    ledger->RecordContribution({subject, store->Uri(""), p.key, a.purpose, now, std::nullopt});
-    bytes_in += static_cast<std::int64_t>(p.stripped.bytes.size() + p.stripped.removed_bytes);
-    bytes_stored += static_cast<std::int64_t>(p.stripped.bytes.size());
+  privacy::AuditLog audit(privacy::ResolveAuditLogPath(a.audit_log, a.ledger));
+  for (const auto& p : privacy::IngestPhotos(request, *ledger, *store, &audit, privacy::NowEpochSeconds())) {
     std::string removed;
-    for (const auto& r : p.stripped.removed) removed += (removed.empty() ? "" : ", ") + r;
-    std::printf("stored %s (removed: %s)\n", store->Uri(p.key).c_str(), removed.empty() ? "nothing" : removed.c_str());
+    for (const auto& r : p.removed) removed += (removed.empty() ? "" : ", ") + r;
+    std::printf("stored %s (removed: %s)\n", p.uri.c_str(), removed.empty() ? "nothing" : removed.c_str());
   }
-  privacy::AuditLog(privacy::ResolveAuditLogPath(a.audit_log, a.ledger))
-      .Append("ingest", subject,
-              {{"purpose", a.purpose}, {"photos", prepared.size()}, {"label", a.label}, {"store", store->Uri("")},
-               {"bytes_in", bytes_in}, {"bytes_stored", bytes_stored}});
 }
 
 // --- forget and purge ----------------------------------------------------------------------

@@ -264,7 +264,8 @@ TEST(PrivacyCliTest, TheKeyMustBeGivenAndKeptApartFromTheData) {
 }
 
 // `fruitpipe run` with the real model over a store holding catalogue photos and two people's
-// contributions; forget one; the pipeline can go on with the dataset and never brings them back.
+// contributions; forget one; the pipeline can go on with the dataset and never brings them back;
+// the other withdraws consent and a run with the ledger leaves their photos out.
 TEST(PrivacyCliTest, RealPipelineRunThenForget) {
   FRUITPIPE_REQUIRE_SHARED();
   Workspace ws;
@@ -328,6 +329,19 @@ TEST(PrivacyCliTest, RealPipelineRunThenForget) {
   EXPECT_EQ(DuckDbCount(ws.out() / "Results_PCA", "subject_id = '" + alice + "'"), 0);
   EXPECT_EQ(OtherRows(ws.out(), alice), others);
   for (const auto& user : {kAliceId, kBobId}) EXPECT_TRUE(FilesContaining(ws.data(), user).empty()) << user;
+
+  // Bob withdraws: a new run with the ledger leaves his photos out, saying why.
+  ASSERT_EQ(ws.Fp("consent withdraw --subject " + kBobId + " --purpose training " + ws.Common()).exit_code, 0);
+  const fs::path out2 = ws.data() / "out2";
+  r = ws.Fp("run " + ShellQuote(ws.store().string()) + " " + ShellQuote(out2.string()) + " --model " +
+            ShellQuote(testing::FeatureModelCard().string()) + " --pca-k 4 -q --consent-ledger " +
+            ShellQuote(ws.ledger().string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(DuckDbCount(out2 / "Results", "TRUE"), 10);
+  EXPECT_EQ(DuckDbCount(out2 / "Results", "subject_id IS NOT NULL"), 0);
+  const std::string rejected = ReadLocalFile((out2 / "rejected.jsonl").string());
+  EXPECT_EQ(Lines(rejected), 3) << rejected;
+  EXPECT_NE(rejected.find("consent for training withdrawn"), std::string::npos) << rejected;
 }
 
 // The same erasure on S3 (s3rver, SigV4, EU region), through the CLI.

@@ -120,7 +120,10 @@ class DatasetEraser {
 
     records_ = pipeline::LoadShardRecords(out_);
     const std::int64_t plan_hits = FilterPlan();
-    Scan();
+    // The plan says which shards hold the photos; after an interrupted erasure it may already
+    // have forgotten them, so then every shard is read.
+    scan_all_ = pending;
+    Scan(pending);
     rejected_text_ = out_.GetIfExists(pipeline::kRejectedKey);
     const std::int64_t rejected_hits = FilterRejected();
     const bool touched = plan_hits > 0 || rejected_hits > 0 ||
@@ -164,7 +167,7 @@ class DatasetEraser {
     }
   }
 
-  // Removes selected images from plan_; returns how many.
+  // Removes selected images from plan_, noting their shards; returns how many.
   std::int64_t FilterPlan() {
     std::int64_t removed = 0;
     try {
@@ -174,6 +177,7 @@ class DatasetEraser {
         for (auto& img : images) {
           if (sel_->Matches(img.at(0).get<std::string>())) {
             ++removed;
+            planned_shards_.insert(shard.at("index").get<int>());
           } else {
             kept.push_back(std::move(img));
           }
@@ -208,11 +212,13 @@ class DatasetEraser {
     return removed;
   }
 
-  // Finds the shards holding selected rows (decoding only the path and subject_id columns).
-  void Scan() {
+  // Finds the shards holding selected rows (decoding only the path and subject_id columns):
+  // those the plan names, or every shard when `all`.
+  void Scan(bool all) {
     std::map<std::string, std::size_t> by_part;
     std::vector<std::string> keys;
     for (const ShardRecord& r : records_) {
+      if (!all && !planned_shards_.count(r.index)) continue;
       ShardWork w;
       w.record = r;
       for (const auto& rej : r.rejected) w.rejected_selected += sel_->Matches(rej.path) ? 1 : 0;
@@ -273,6 +279,7 @@ class DatasetEraser {
     if (w.record.part_key != next.part_key) out_.Delete(w.record.part_key);
     if (w.record.stats_key != next.stats_key) out_.Delete(w.record.stats_key);
     ++report_->shards_rewritten;
+    rewritten_.insert(next.index);
     w.part.clear();
   }
 
@@ -322,16 +329,6 @@ class DatasetEraser {
     }
   }
 
-  // Rows of the Results_PCA parts of the current model (for the report's count).
-  std::int64_t PcaRowsOf(const std::string& model_id) {
-    std::int64_t n = 0;
-    for (const auto& obj : out_.List(std::string(pipeline::kResultsPcaDir) + "/")) {
-      if (obj.key.find("-" + model_id + ".") == std::string::npos) continue;
-      n += parquet::ReadSummary(out_.Get(obj.key)).num_rows;
-    }
-    return n;
-  }
-
   void Refit(const std::string& old_bytes) {
     const pca::PcaModel old = pca::PcaModel::Deserialize(old_bytes, out_.Uri(pipeline::kPcaModelKey));
     const std::string old_id = Sha256Hex(old_bytes).substr(0, 12);
@@ -344,7 +341,6 @@ class DatasetEraser {
     pca::PcaStats total;
     for (const ShardRecord& r : records_) total.Merge(by_key.at(r.stats_key));  // index order
 
-    std::int64_t old_rows = PcaRowsOf(old_id);
     std::optional<pca::PcaModel> model;
     if (total.count() >= 2) {
       pca::PcaFitOptions fit;
@@ -361,7 +357,8 @@ class DatasetEraser {
       out_.Delete(pipeline::kPcaModelKey);
       out_.Delete(pipeline::kPcaModelJsonKey);
       DeletePcaParts({});
-      report_->pca_rows_removed += old_rows;
+      for (const ShardRecord& r : records_) report_->pca_rows_removed += r.rows;
+      report_->pca_rows_removed += report_->rows_removed;
       report_->pca = "dropped";
       return;
     }
@@ -375,11 +372,9 @@ class DatasetEraser {
     for (const auto& obj : out_.List(std::string(pipeline::kResultsPcaDir) + "/")) existing.insert(obj.key);
     parquet::WriteOptions wopt;
     wopt.compression = options_.compression;
-    std::int64_t new_rows = 0;
     for (const ShardRecord& r : records_) {
       const std::string key = pipeline::ResultsPcaPartKey(r.index, id);
       wanted.insert(key);
-      new_rows += r.rows;
       if (existing.count(key)) continue;
       pipeline::FeatureBatch features = pipeline::ParseResults(out_.Get(r.part_key));
       pipeline::PcaBatch projected;
@@ -393,7 +388,8 @@ class DatasetEraser {
       ++report_->pca_parts_written;
     }
     DeletePcaParts(wanted);
-    if (id != old_id) report_->pca_rows_removed += std::max<std::int64_t>(0, old_rows - new_rows);
+    // Every row's projection changes with the model; those of the erased rows are gone.
+    report_->pca_rows_removed += report_->rows_removed;
     report_->pca = "refit";
   }
 
@@ -403,9 +399,11 @@ class DatasetEraser {
     std::set<std::string> keep;
     std::vector<std::string> keys;
     for (const auto& obj : out_.List(std::string(pipeline::kResultsPcaDir) + "/")) {
-      if (by_index.count(IndexOf(obj.key)) && obj.key.find("-" + model_id + ".") != std::string::npos) {
+      const int index = IndexOf(obj.key);
+      if (by_index.count(index) && obj.key.find("-" + model_id + ".") != std::string::npos) {
         keep.insert(obj.key);
-        keys.push_back(obj.key);
+        // Parts of shards no selected row was in are unchanged (unless an erasure was pending).
+        if (scan_all_ || rewritten_.count(index)) keys.push_back(obj.key);
       }
     }
     parquet::WriteOptions wopt;
@@ -519,6 +517,9 @@ class DatasetEraser {
   json plan_;
   std::vector<ShardRecord> records_;
   std::vector<ShardWork> work_;
+  std::set<int> planned_shards_;  // shards whose plan entries were selected
+  std::set<int> rewritten_;       // shards whose Results part lost rows now
+  bool scan_all_ = false;
   std::optional<std::string> rejected_text_;
 };
 

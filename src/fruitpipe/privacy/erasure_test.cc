@@ -249,9 +249,13 @@ void ExpectOthersIntact(storage::Storage& out, const std::map<std::string, Row>&
   EXPECT_EQ(rows, others) << "after a crash at write " << step;
 }
 
-TEST(ErasureTest, CrashAtEveryWriteThenRerunReachesTheSameDataset) {
+class ErasureCrashTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ErasureCrashTest, CrashAtEveryWriteThenRerunReachesTheSameDataset) {
   auto seed = NewStore();
-  testdata::BuildDataset(*seed, Spec());
+  auto spec = Spec();
+  spec.fitted = GetParam();
+  testdata::BuildDataset(*seed, spec);
   const auto initial = testdata::Snapshot(*seed);
   const auto others = Without(testdata::CommittedRows(*seed), kAlice);
 
@@ -280,6 +284,9 @@ TEST(ErasureTest, CrashAtEveryWriteThenRerunReachesTheSameDataset) {
     EXPECT_FALSE(out->Exists(kErasureMarkerKey));
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(FittedAndAppliedModels, ErasureCrashTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Fitted" : "Applied"; });
 
 TEST(ErasureTest, AnInterruptedErasureIsFinishedByTheNextOneForSomeoneElse) {
   auto out = NewStore();

@@ -13,6 +13,7 @@
 #include "options.h"
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/pipeline/dataset.h"
 #include "fruitpipe/image/decode.h"
 #include "fruitpipe/privacy/audit_log.h"
 #include "fruitpipe/privacy/consent_ledger.h"
@@ -220,6 +221,16 @@ void Forget(const EraseArgs& a) {
   roots.insert(roots.end(), a.stores.begin(), a.stores.end());
   const std::string subject = ResolveSubject(a.subject, roots);
   privacy::AuditLog log(privacy::ResolveAuditLogPath(a.audit_log, a.ledger));
+  // Every target is checked before the first photo is deleted.
+  std::vector<std::unique_ptr<storage::Storage>> datasets;
+  for (const auto& uri : a.datasets) {
+    datasets.push_back(storage::OpenStorage(uri, a.storage));
+    if (!datasets.back()->Exists(pipeline::kPlanKey)) {
+      throw InvalidArgumentError(uri + ": not a fruitpipe dataset (no _plan.json); nothing erased");
+    }
+  }
+  std::unique_ptr<privacy::ConsentLedger> ledger;
+  if (!a.ledger.empty()) ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kExisting);
   const auto start = std::chrono::steady_clock::now();
   privacy::ErasureSelector selector;
   selector.subjects.insert(subject);
@@ -231,12 +242,8 @@ void Forget(const EraseArgs& a) {
       auto store = storage::OpenStorage(uri, a.storage);
       privacy::DeletePhotos(*store, selector, &report);
     }
-    for (const auto& uri : a.datasets) {
-      auto out = storage::OpenStorage(uri, a.storage);
-      privacy::EraseFromDataset(*out, selector, &report);
-    }
-    if (!a.ledger.empty()) {
-      auto ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kExisting);
+    for (auto& out : datasets) privacy::EraseFromDataset(*out, selector, &report);
+    if (ledger) {
       const std::int64_t now = privacy::NowEpochSeconds();
       consents = ledger->WithdrawAll(subject, now);
       contributions = ledger->MarkSubjectErased(subject, now);
@@ -264,6 +271,9 @@ void Purge(const EraseArgs& a) {
   std::vector<storage::Storage*> datasets;
   for (const auto& uri : a.datasets) {
     owned.push_back(storage::OpenStorage(uri, a.storage));
+    if (!owned.back()->Exists(pipeline::kPlanKey)) {
+      throw InvalidArgumentError(uri + ": not a fruitpipe dataset (no _plan.json); nothing purged");
+    }
     datasets.push_back(owned.back().get());
   }
   const std::int64_t now = privacy::NowEpochSeconds();

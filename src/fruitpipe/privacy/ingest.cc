@@ -62,8 +62,10 @@ std::vector<StoredPhoto> IngestPhotos(const IngestRequest& r, ConsentLedger& led
   std::vector<StoredPhoto> stored;
   std::size_t bytes_in = 0, bytes_stored = 0;
   for (const Prepared& p : prepared) {
-    store.Put(p.key, p.stripped.bytes);
+    // Ledger first: a photo the ledger does not know would escape retention; a ledger row
+    // whose photo never arrived costs nothing (purge deletes a missing key without error).
     ledger.RecordContribution({r.subject_id, store.Uri(""), p.key, r.purpose, now, std::nullopt});
+    store.Put(p.key, p.stripped.bytes);
     stored.push_back({p.key, store.Uri(p.key), p.stripped.removed, p.bytes_in, p.stripped.bytes.size()});
     bytes_in += p.bytes_in;
     bytes_stored += p.stripped.bytes.size();

@@ -107,6 +107,7 @@ json OtherRows(const fs::path& out, const std::string& subject) {
 int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(PrivacyCliTest, ConsentIngestForgetPurgeAndAuditWithoutTheModel) {
+  FRUITPIPE_REQUIRE_NODE_TOOLS();  // DuckDB
   Workspace ws;
   const std::string plain = image::testimg::Encode(testphotos::TestPicture(64, 48), ".jpg");
   const std::string phone_jpg = testphotos::PhoneJpeg(plain, 6);
@@ -268,6 +269,7 @@ TEST(PrivacyCliTest, TheKeyMustBeGivenAndKeptApartFromTheData) {
 // the other withdraws consent and a run with the ledger leaves their photos out.
 TEST(PrivacyCliTest, RealPipelineRunThenForget) {
   FRUITPIPE_REQUIRE_SHARED();
+  FRUITPIPE_REQUIRE_NODE_TOOLS();  // DuckDB
   Workspace ws;
   std::vector<fs::path> dev;
   for (const auto& label : fs::directory_iterator(testing::DevDataDir() / "Test")) {

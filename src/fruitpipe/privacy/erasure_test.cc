@@ -10,6 +10,7 @@
 #include "fruitpipe/pipeline/dataset.h"
 #include "fruitpipe/privacy/test_dataset.h"
 #include "fruitpipe/report/report.h"
+#include "fruitpipe/storage/s3/test_util.h"
 #include "fruitpipe/storage/memory_storage.h"
 
 namespace fruitpipe::privacy {
@@ -369,6 +370,7 @@ json DuckDb(const std::string& sql) {
 }
 
 TEST(ErasureTest, DuckDbFindsNoRowOfTheSubjectAndTheSameOtherRows) {
+  FRUITPIPE_REQUIRE_NODE_TOOLS();
   testing::TempDir dir;
   auto out = storage::OpenStorage(dir.str());
   testdata::BuildDataset(*out, Spec());

@@ -1,6 +1,7 @@
 #include "fruitpipe/serve/identifier.h"
 
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <thread>
 
@@ -76,6 +77,24 @@ Identifier::Identifier(const std::string& model_dir, const IdentifierOptions& o,
     idle_.push_back(featurizers_.back().get());
   }
   backend_ = featurizers_.front()->backend_name();
+  // Engines build their primitives on the first Run; doing it now keeps that cost out of the
+  // first requests. In parallel: startup with many workers stays short.
+  std::vector<std::thread> warmups;
+  std::vector<std::exception_ptr> errors(featurizers_.size());
+  for (std::size_t i = 0; i < featurizers_.size(); ++i) {
+    warmups.emplace_back([f = featurizers_[i].get(), error = &errors[i]] {
+      try {
+        std::vector<float> tensor(f->input_spec().TensorSize(), 0.0f), features(static_cast<std::size_t>(f->dim()));
+        f->Run(tensor.data(), 1, features.data());
+      } catch (...) {
+        *error = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : warmups) t.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
 }
 
 Identifier::~Identifier() = default;

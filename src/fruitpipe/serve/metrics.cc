@@ -3,18 +3,20 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace fruitpipe::serve {
 namespace {
 
-// Shortest round-trip form, as Prometheus clients print floats ("0.005", "2.5", "1e-05").
+// Shortest round-trip form, as Prometheus clients print floats ("0.005", "10", "2.5").
 std::string FormatDouble(double v) {
+  std::string best;
   char buf[32];
   for (int precision = 1; precision <= 17; ++precision) {
     std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
+    if (std::strtod(buf, nullptr) == v && (best.empty() || std::strlen(buf) < best.size())) best = buf;
   }
-  return buf;
+  return best;
 }
 
 }  // namespace

@@ -36,19 +36,21 @@ TEST(MetricsTest, CountsRequestsByRouteAndStatus) {
 }
 
 TEST(MetricsTest, HistogramBucketsAreCumulativeWithInfAndSum) {
-  Metrics m({0.01, 0.1, 1});
+  Metrics m({0.01, 0.1, 1, 10});
   m.RecordRequest("/v1/identify", 200, 0.005);  // le 0.01
   m.RecordRequest("/v1/identify", 200, 0.01);   // le 0.01 (bounds are inclusive)
   m.RecordRequest("/v1/identify", 200, 0.05);   // le 0.1
-  m.RecordRequest("/v1/identify", 200, 3.0);    // +Inf only
+  m.RecordRequest("/v1/identify", 200, 3.0);    // le 10
+  m.RecordRequest("/v1/identify", 200, 30.0);   // +Inf only
   const std::string text = m.RenderPrometheus();
   const std::string b = "fruitpipe_http_request_duration_seconds_bucket{route=\"/v1/identify\",le=";
   EXPECT_EQ(Sample(text, b + "\"0.01\"}"), "2");
   EXPECT_EQ(Sample(text, b + "\"0.1\"}"), "3");
   EXPECT_EQ(Sample(text, b + "\"1\"}"), "3");
-  EXPECT_EQ(Sample(text, b + "\"+Inf\"}"), "4");
-  EXPECT_EQ(Sample(text, "fruitpipe_http_request_duration_seconds_count{route=\"/v1/identify\"}"), "4");
-  EXPECT_NEAR(std::stod(Sample(text, "fruitpipe_http_request_duration_seconds_sum{route=\"/v1/identify\"}")), 3.065,
+  EXPECT_EQ(Sample(text, b + "\"10\"}"), "4");  // shortest form, not 1e+01
+  EXPECT_EQ(Sample(text, b + "\"+Inf\"}"), "5");
+  EXPECT_EQ(Sample(text, "fruitpipe_http_request_duration_seconds_count{route=\"/v1/identify\"}"), "5");
+  EXPECT_NEAR(std::stod(Sample(text, "fruitpipe_http_request_duration_seconds_sum{route=\"/v1/identify\"}")), 33.065,
               1e-12);
   EXPECT_NE(text.find("# TYPE fruitpipe_http_request_duration_seconds histogram\n"), std::string::npos);
 }

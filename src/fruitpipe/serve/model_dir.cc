@@ -1,6 +1,7 @@
 #include "fruitpipe/serve/model_dir.h"
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 
 #include "fruitpipe/classify/metrics.h"
@@ -132,7 +133,10 @@ TrainSummary TrainModel(const std::string& train_uri, const std::string& model_d
   classify::FruitIdentifier classifier = classify::FruitIdentifier::Train(
       d.rows.vectors.data(), static_cast<int>(labels.size()), d.rows.dim, labels, options);
   classifier.metadata()["pca_model_sha256"] = d.pca_sha256;
-  classifier.metadata()["source"] = d.uri;
+  // Provenance without making the bytes depend on how the path was spelled.
+  const std::string source =
+      storage::IsRemoteUri(train_uri) ? d.uri : std::filesystem::weakly_canonical(std::filesystem::absolute(train_uri)).string();
+  classifier.metadata()["source"] = source;
   const double t2 = Now();
 
   std::map<std::string, std::string> files = classifier.Serialize();
@@ -153,7 +157,7 @@ TrainSummary TrainModel(const std::string& train_uri, const std::string& model_d
       {"feature_model", feature_model.ToJson()},
       {"pca", {{"file", kModelPcaKey}, {"sha256", d.pca_sha256}, {"dim", pca_model.dim}, {"k", pca_model.k}}},
       {"training",
-       {{"source", d.uri},
+       {{"source", source},
         {"rows", d.rows.rows.size()},
         {"train_accuracy", meta.value("train_accuracy", 0.0)},
         {"calibration_accuracy", meta.value("calibration_accuracy", 0.0)},

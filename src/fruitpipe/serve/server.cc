@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <thread>
@@ -24,6 +25,7 @@ constexpr char kIdentifyRoute[] = "/v1/identify";
 constexpr char kHealthRoute[] = "/healthz";
 constexpr char kMetricsRoute[] = "/metrics";
 constexpr char kOtherRoute[] = "other";
+constexpr std::size_t kDrainFactor = 4;
 
 // Categories the HTTP layer adds to the identifier's (metrics labels, JSON "error").
 constexpr char kRejectUnauthorized[] = "unauthorized";
@@ -148,8 +150,9 @@ void Server::Routes() {
   http.set_write_timeout(sec, usec);
   http.set_keep_alive_max_count(1000);
   http.set_keep_alive_timeout(5);
-  // Routes that do not stream their body (everything but /v1/identify) get at most this.
-  http.set_payload_max_length(options_.max_body_bytes);
+  // The most httplib reads of any body; /v1/identify applies max_body_bytes itself.
+  http.set_payload_max_length(options_.max_body_bytes > SIZE_MAX / kDrainFactor ? SIZE_MAX
+                                                                                 : options_.max_body_bytes * kDrainFactor);
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
     tls_request = RequestContext{};
@@ -193,8 +196,8 @@ void Server::Routes() {
   auto authorized = [this](const httplib::Request& req) {
     if (options_.token.empty()) return true;
     const std::string auth = req.get_header_value("Authorization");
-    constexpr std::string_view kBearer = "Bearer ";
-    if (auth.size() <= kBearer.size() || auth.compare(0, kBearer.size(), kBearer) != 0) return false;
+    constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive (RFC 7235)
+    if (auth.size() <= kBearer.size() || MediaType(auth.substr(0, kBearer.size() - 1)) + " " != kBearer) return false;
     return TokenMatches(std::string_view(auth).substr(kBearer.size()), options_.token);
   };
 
@@ -213,50 +216,71 @@ void Server::Routes() {
   http.Post(kIdentifyRoute, [this, authorized, reject](const httplib::Request& req, httplib::Response& res,
                                                         const httplib::ContentReader& content_reader) {
     const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
-    if (!authorized(req)) return reject(res, kRejectUnauthorized, "missing or invalid bearer token", true);
-    const std::string type = MediaType(req.get_header_value("Content-Type"));
-    if (type != "image/jpeg" && type != "image/png" && type != "application/octet-stream") {
-      return reject(res, kRejectMediaType,
-                    "Content-Type '" + type.substr(0, 64) + "' is not image/jpeg, image/png or application/octet-stream",
-                    true);
-    }
-    // cpp-httplib would inflate a gzip body before we see it, and without a bound.
+    // cpp-httplib would inflate a gzip body before we see it, and without a bound: such a
+    // body is never read.
     const std::string encoding = MediaType(req.get_header_value("Content-Encoding"));
-    if (!encoding.empty() && encoding != "identity") {
-      return reject(res, kRejectMediaType, "Content-Encoding is not accepted; send the image bytes as they are", true);
-    }
+    const bool encoded = !encoding.empty() && encoding != "identity";
+    // Refused bodies are still read and dropped when they are at most kDrainFactor times the
+    // limit, so that the client gets its answer (closing a socket with unread data resets the
+    // connection, which can destroy the response in flight) and the connection survives.
+    const std::size_t max_body = options_.max_body_bytes;
+    const std::size_t drain_limit = max_body > SIZE_MAX / kDrainFactor ? SIZE_MAX : max_body * kDrainFactor;
+    std::uint64_t declared = 0;
+    bool length_valid = true;
     if (req.has_header("Content-Length")) {
       const std::string len = req.get_header_value("Content-Length");
-      const bool digits = !len.empty() && len.size() <= 19 && len.find_first_not_of("0123456789") == std::string::npos;
-      if (!digits || std::stoull(len) > options_.max_body_bytes) {
-        return reject(res, kRejectTooLarge,
-                      "body exceeds the limit of " + std::to_string(options_.max_body_bytes) + " bytes", true);
-      }
+      length_valid = !len.empty() && len.size() <= 19 && len.find_first_not_of("0123456789") == std::string::npos;
+      if (length_valid) declared = std::stoull(len);
     }
 
-    // Read the body ourselves, bounded in size and time whatever the framing (length, chunked,
-    // or until close). It lives in this string until the handler returns, and nowhere else.
-    std::string body;
-    bool too_large = false, timed_out = false;
-    const bool complete = content_reader([&](const char* data, std::size_t n) {
-      if (body.size() + n > options_.max_body_bytes) {
-        too_large = true;
-        return false;
-      }
-      if (Clock::now() > deadline) {
-        timed_out = true;
-        return false;
-      }
-      body.append(data, n);
-      return true;
-    });
-    tls_request.body_bytes = body.size();
-    if (too_large) {
-      return reject(res, kRejectTooLarge, "body exceeds the limit of " + std::to_string(options_.max_body_bytes) + " bytes",
-                    true);
+    // Reads the body whatever the framing (length, chunked, or until close) into *body (null:
+    // drops it). Past max_body it goes on reading and dropping up to drain_limit; it gives up
+    // at the deadline.
+    struct BodyRead {
+      bool complete = false;   // the whole body was consumed: the connection can go on
+      bool too_large = false;
+      bool timed_out = false;
+    };
+    auto read_body = [&](std::string* body) {
+      BodyRead r;
+      std::size_t seen = 0;
+      r.complete = content_reader([&](const char* data, std::size_t n) {
+        seen += n;
+        if (seen > max_body) r.too_large = true;
+        if (seen > drain_limit) return false;
+        if (Clock::now() > deadline) {
+          r.timed_out = true;
+          return false;
+        }
+        if (body && !r.too_large) body->append(data, n);
+        return true;
+      });
+      // A stalled body fails the read once the read timeout (the request timeout) has passed.
+      if (!r.complete && Clock::now() >= deadline) r.timed_out = true;
+      tls_request.body_bytes = seen;
+      return r;
+    };
+    auto refuse = [&](const char* category, const std::string& reason) {
+      const bool drainable = !encoded && length_valid && declared <= drain_limit;
+      reject(res, category, reason, !(drainable && read_body(nullptr).complete));
+    };
+
+    if (!authorized(req)) return refuse(kRejectUnauthorized, "missing or invalid bearer token");
+    if (encoded) return refuse(kRejectMediaType, "Content-Encoding is not accepted; send the image bytes as they are");
+    const std::string type = MediaType(req.get_header_value("Content-Type"));
+    if (type != "image/jpeg" && type != "image/png" && type != "application/octet-stream") {
+      return refuse(kRejectMediaType,
+                    "Content-Type '" + type.substr(0, 64) + "' is not image/jpeg, image/png or application/octet-stream");
     }
-    if (timed_out) return reject(res, kRejectTimeout, "the body was not received within the request timeout", true);
-    if (!complete) return reject(res, kRejectIncomplete, "the body ended before its declared length", true);
+    const std::string too_large = "body exceeds the limit of " + std::to_string(max_body) + " bytes";
+    if (!length_valid || declared > max_body) return refuse(kRejectTooLarge, too_large);
+
+    // The photo lives in this string until the handler returns, and nowhere else.
+    std::string body;
+    const BodyRead read = read_body(&body);
+    if (read.too_large) return reject(res, kRejectTooLarge, too_large, !read.complete);
+    if (read.timed_out) return reject(res, kRejectTimeout, "the body was not received within the request timeout", true);
+    if (!read.complete) return reject(res, kRejectIncomplete, "the body ended before its declared length", true);
     if (body.empty()) return reject(res, kRejectEmpty, "empty body: send the image bytes", false);
 
     const IdentifyOutcome outcome = identifier_.Identify(body, deadline);

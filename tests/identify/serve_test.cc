@@ -1,0 +1,506 @@
+// `fruitpipe serve` over real HTTP on 127.0.0.1: the real binary, the real model trained on
+// the dev Training split (fixture dev-model), good and hostile requests, bearer tokens,
+// metrics, and a graceful SIGTERM.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include <atomic>
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "fruitpipe/common/env_vars.h"
+#include "fruitpipe/common/testing.h"
+
+namespace fruitpipe {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::RunCommand;
+using testing::ShellQuote;
+
+fs::path FixtureDir() { return GetEnvOr("FRUITPIPE_FIXTURE_DIR", "fixtures"); }
+fs::path ModelDir() { return FixtureDir() / "dev-model"; }
+// The first photo (by name) of a class of the dev Test split.
+fs::path TestImage(const std::string& cls) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(testing::DevDataDir() / "Test" / cls)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files.empty() ? fs::path() : files.front();
+}
+
+#define REQUIRE_MODEL()                                                                         \
+  FRUITPIPE_REQUIRE_SHARED();                                                                   \
+  if (!fs::exists(ModelDir() / "model.json")) GTEST_FAIL() << "fixture dev-model missing at " << ModelDir()
+
+// A known-class photo the model identifies correctly, with what `fruitpipe predict` says about
+// it: the service must answer the same.
+struct Reference {
+  fs::path path;
+  std::string label;
+  double confidence = 0;
+};
+
+const Reference& KnownImage() {
+  static const Reference ref = [] {
+    const std::vector<fs::path> candidates = {TestImage("Banana"), TestImage("Kiwi"), TestImage("Strawberry"),
+                                              TestImage("Lemon")};
+    std::string cmd = ShellQuote(testing::FruitpipeBinary().string()) + " predict " + ShellQuote(ModelDir().string()) +
+                      " --json --threads 1";
+    for (const auto& c : candidates) cmd += " " + ShellQuote(c.string());
+    const auto r = RunCommand(cmd + " 2>/dev/null");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const json out = json::parse(r.output);
+    for (const auto& p : out["images"]) {
+      const fs::path path = p["path"].get<std::string>();
+      if (!p.value("unknown", true) && p["label"] == path.parent_path().filename().string()) {
+        return Reference{path, p["label"], p["confidence"]};
+      }
+    }
+    ADD_FAILURE() << "predict identified none of the reference images: " << r.output;
+    return Reference{};
+  }();
+  return ref;
+}
+
+// PNG with a valid signature and IHDR declaring 60000x60000 RGB and no pixel data: a decoder
+// that trusted the header would try to allocate ~10 GB.
+std::string BombPng() {
+  const unsigned char ihdr[] = {'I', 'H', 'D', 'R', 0, 0, 0xEA, 0x60, 0, 0, 0xEA, 0x60, 8, 2, 0, 0, 0};
+  const uLong crc = crc32(0, ihdr, sizeof ihdr);
+  std::string png = "\x89PNG\r\n\x1a\n";
+  png += std::string("\0\0\0\x0d", 4);
+  png.append(reinterpret_cast<const char*>(ihdr), sizeof ihdr);
+  for (int shift : {24, 16, 8, 0}) png += static_cast<char>((crc >> shift) & 0xff);
+  return png;
+}
+
+// `fruitpipe serve` as a child process on a free port, its log in a temporary folder.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> extra_args = {}) {
+    log_ = dir_.path() / "serve.log";
+    std::vector<std::string> args = {testing::FruitpipeBinary().string(), "serve", ModelDir().string(), "--port", "0",
+                                     "--host", "127.0.0.1", "--threads", "2", "--timeout-ms", "2000",
+                                     "--max-body-bytes", "2000000"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    // The server prints "listening on http://127.0.0.1:PORT" once it accepts connections.
+    const std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < until) {
+      std::smatch m;
+      const std::string text = Log();
+      if (std::regex_search(text, m, listening)) {
+        port_ = std::stoi(m[1]);
+        return;
+      }
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        ADD_FAILURE() << "fruitpipe serve exited at start: " << text;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "fruitpipe serve did not start: " << Log();
+  }
+
+  ~ServerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  // SIGTERM, then the exit status (-1 if it did not exit within `seconds`).
+  int Terminate(int seconds = 20) {
+    if (pid_ <= 0) return -1;
+    kill(pid_, SIGTERM);
+    return Wait(seconds);
+  }
+  int Wait(int seconds) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < until) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string Log() const { return fs::exists(log_) ? ReadLocalFile(log_.string()) : ""; }
+  std::unique_ptr<httplib::Client> Client() const {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    c->set_read_timeout(30, 0);
+    return c;
+  }
+  // Peak resident memory of the server (kB), from /proc.
+  long PeakRssKb() const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
+  }
+
+ private:
+  testing::TempDir dir_;
+  fs::path log_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// A raw exchange on one connection: sends `request`, half-closes when `close_write`, and reads
+// the response until the server closes or `timeout_ms` passes. Returns the status code (0:
+// no response) and the whole response in *text.
+int RawExchange(int port, const std::string& request, bool close_write, std::string* text = nullptr,
+                int timeout_ms = 10000) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return 0;
+  }
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may refuse before reading everything
+    sent += static_cast<std::size_t>(n);
+  }
+  if (close_write) shutdown(fd, SHUT_WR);
+  std::string response;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    response.append(buf, static_cast<std::size_t>(n));
+    // One response is enough: stop at the end of its JSON body.
+    const auto body = response.find("\r\n\r\n");
+    if (body != std::string::npos && response.size() > body + 4 && response.back() == '}') break;
+  }
+  close(fd);
+  if (text) *text = response;
+  int status = 0;
+  std::sscanf(response.c_str(), "HTTP/1.1 %d", &status);
+  return status;
+}
+
+std::string ReadImage(const fs::path& p) { return ReadLocalFile(p.string()); }
+
+// The value of the Prometheus sample `series` (0 when absent).
+double MetricValue(const std::string& text, const std::string& series) {
+  const auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return 0;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+std::string Metrics(httplib::Client& c, const httplib::Headers& headers = {}) {
+  auto r = c.Get("/metrics", headers);
+  EXPECT_TRUE(r);
+  if (!r) return "";
+  EXPECT_EQ(r->status, 200);
+  return "\n" + r->body;
+}
+
+TEST(ServeTest, IdentifiesJpegAndPngLikePredictAndCountsThem) {
+  REQUIRE_MODEL();
+  const Reference& ref = KnownImage();
+  ServerProcess server;
+  ASSERT_GT(server.port(), 0);
+  auto c = server.Client();
+
+  auto health = c->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(json::parse(health->body)["status"], "ok");
+  const std::string before = Metrics(*c);
+
+  const std::string jpeg = ReadImage(ref.path);
+  auto r = c->Post("/v1/identify", jpeg, "image/jpeg");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["label"], ref.label);
+  EXPECT_FALSE(j["unknown"].get<bool>());
+  EXPECT_NEAR(j["confidence"].get<double>(), ref.confidence, 1e-6);
+  ASSERT_EQ(j["top5"].size(), 5u);
+  EXPECT_EQ(j["top5"][0]["label"], ref.label);
+  for (std::size_t i = 1; i < 5; ++i) {
+    EXPECT_LE(j["top5"][i]["probability"].get<double>(), j["top5"][i - 1]["probability"].get<double>());
+  }
+  EXPECT_EQ(j["model"], json::parse(ReadLocalFile((ModelDir() / "model.json").string()))["id"]);
+  EXPECT_GT(j["latency_ms"].get<double>(), 0.0);
+
+  // The same pixels as a PNG (lossless): the same answer.
+  const cv::Mat bgr = cv::imread(ref.path.string(), cv::IMREAD_COLOR);
+  std::vector<unsigned char> png;
+  ASSERT_TRUE(cv::imencode(".png", bgr, png));
+  auto rp = c->Post("/v1/identify", std::string(png.begin(), png.end()), "image/png");
+  ASSERT_TRUE(rp);
+  ASSERT_EQ(rp->status, 200) << rp->body;
+  EXPECT_EQ(json::parse(rp->body)["label"], ref.label);
+  // application/octet-stream is accepted too (the format is sniffed from the bytes).
+  auto ro = c->Post("/v1/identify", jpeg, "application/octet-stream");
+  ASSERT_TRUE(ro);
+  EXPECT_EQ(ro->status, 200);
+
+  const std::string after = Metrics(*c);
+  const std::string ok = "fruitpipe_http_requests_total{route=\"/v1/identify\",code=\"200\"}";
+  EXPECT_EQ(MetricValue(after, ok) - MetricValue(before, ok), 3);
+  EXPECT_EQ(MetricValue(after, "fruitpipe_images_identified_total{result=\"known\"}"), 3);
+  EXPECT_EQ(MetricValue(after, "fruitpipe_http_request_duration_seconds_count{route=\"/v1/identify\"}"), 3);
+  EXPECT_EQ(MetricValue(after, "fruitpipe_http_request_duration_seconds_bucket{route=\"/v1/identify\",le=\"+Inf\"}"), 3);
+  EXPECT_GE(MetricValue(after, "fruitpipe_http_requests_total{route=\"/healthz\",code=\"200\"}"), 1);
+  EXPECT_NE(after.find("# TYPE fruitpipe_http_request_duration_seconds histogram"), std::string::npos);
+
+  // One log line per request, with no image bytes and no client address.
+  const std::string log = server.Log();
+  EXPECT_NE(log.find("POST /v1/identify 200"), std::string::npos) << log;
+  EXPECT_EQ(log.find("127.0.0.1 POST"), std::string::npos) << log;
+  EXPECT_EQ(server.Terminate(), 0) << server.Log();
+}
+
+TEST(ServeTest, HostileRequestsGet4xxJsonAndTheServerKeepsServing) {
+  REQUIRE_MODEL();
+  const Reference& ref = KnownImage();
+  ServerProcess server;
+  ASSERT_GT(server.port(), 0);
+  auto c = server.Client();
+  const std::string jpeg = ReadImage(ref.path);
+
+  struct Case {
+    const char* name;
+    std::string body;
+    std::string type;
+    int status;
+    const char* error;
+  };
+  const std::vector<Case> cases = {
+      {"wrong content type", jpeg, "text/plain", 415, "unsupported_media_type"},
+      {"no content type", jpeg, "", 415, "unsupported_media_type"},
+      {"empty", "", "image/jpeg", 400, "empty_body"},
+      {"garbage", std::string(5000, 'Z'), "image/jpeg", 422, "not_an_image"},
+      {"truncated jpeg", jpeg.substr(0, jpeg.size() / 2), "image/jpeg", 422, "corrupt_image"},
+      {"gif", std::string("GIF89a\x10\x00\x10\x00\x00\x00\x00;", 14), "application/octet-stream", 422,
+       "unsupported_format"},
+      {"oversized", std::string(2'000'001, '\xff'), "image/jpeg", 413, "body_too_large"},
+  };
+  for (const auto& k : cases) {
+    auto r = c->Post("/v1/identify", k.body, k.type.c_str());
+    ASSERT_TRUE(r) << k.name;
+    EXPECT_EQ(r->status, k.status) << k.name << ": " << r->body;
+    const json j = json::parse(r->body);
+    EXPECT_EQ(j["error"], k.error) << k.name;
+    EXPECT_FALSE(j["reason"].get<std::string>().empty()) << k.name;
+  }
+
+  // The decompression bomb is refused from its header: quickly, and without the memory.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto bomb = c->Post("/v1/identify", BombPng(), "image/png");
+  const double bomb_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(bomb);
+  EXPECT_EQ(bomb->status, 422) << bomb->body;
+  EXPECT_EQ(json::parse(bomb->body)["error"], "too_many_pixels");
+  EXPECT_NE(json::parse(bomb->body)["reason"].get<std::string>().find("60000x60000"), std::string::npos) << bomb->body;
+  EXPECT_LT(bomb_ms, 1000);
+
+  // Framing attacks, on raw sockets: a body larger than the limit sent chunked (no length
+  // for httplib to check), a gzip body (which httplib would inflate), a body shorter than its
+  // declared length, one that stalls past the timeout, and a request line that is not HTTP.
+  const int port = server.port();
+  std::string text;
+  std::string chunked = "POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 40; ++i) chunked += "10000\r\n" + std::string(0x10000, 'a') + "\r\n";
+  chunked += "0\r\n\r\n";
+  EXPECT_EQ(RawExchange(port, chunked, false, &text), 413) << text.substr(0, 300);
+  const std::string gz = "POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Encoding: gzip\r\n"
+                         "Content-Length: 4\r\n\r\nabcd";
+  EXPECT_EQ(RawExchange(port, gz, false, &text), 415) << text.substr(0, 300);
+  const std::string short_body = "POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                                 "Content-Length: 1000\r\n\r\n" + jpeg.substr(0, 10);
+  // httplib writes nothing to a peer that has half-closed; the refusal shows in the metrics.
+  const int short_status = RawExchange(port, short_body, true, &text);
+  EXPECT_TRUE(short_status == 400 || short_status == 0) << text.substr(0, 300);
+  const auto s0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(RawExchange(port, short_body, false, &text), 408) << text.substr(0, 300);
+  const double stall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+  EXPECT_GT(stall_s, 1.5);  // --timeout-ms 2000
+  EXPECT_LT(stall_s, 8.0);
+  EXPECT_EQ(RawExchange(port, "NONSENSE\r\n\r\n", true, &text), 400) << text.substr(0, 300);
+  auto missing = c->Get("/v2/identify");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  // Still healthy, still identifying, and the memory peak shows nothing was decoded big.
+  auto health = c->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto good = c->Post("/v1/identify", jpeg, "image/jpeg");
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->status, 200);
+  EXPECT_EQ(json::parse(good->body)["label"], ref.label);
+  EXPECT_LT(server.PeakRssKb(), 2L << 20) << "peak RSS in kB";
+
+  const std::string m = Metrics(*c);
+  for (const char* reason : {"too_many_pixels", "not_an_image", "corrupt_image", "empty_body", "unsupported_format",
+                             "timeout", "incomplete_body"}) {
+    EXPECT_EQ(MetricValue(m, std::string("fruitpipe_rejections_total{reason=\"") + reason + "\"}"), 1) << reason;
+  }
+  EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"unsupported_media_type\"}"), 3);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"body_too_large\"}"), 2);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_http_requests_total{route=\"/v1/identify\",code=\"422\"}"), 4);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_http_requests_total{route=\"other\",code=\"404\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_images_identified_total{result=\"known\"}"), 1);
+  EXPECT_EQ(server.Terminate(), 0) << server.Log();
+}
+
+TEST(ServeTest, BearerTokenGuardsIdentifyAndMetrics) {
+  REQUIRE_MODEL();
+  const Reference& ref = KnownImage();
+  testing::TempDir dir;
+  const fs::path token_file = dir.path() / "token";
+  std::ofstream(token_file) << "k3y-Only.The_Service~Knows\n";
+  ServerProcess server({"--token-file", token_file.string()});
+  ASSERT_GT(server.port(), 0);
+  auto c = server.Client();
+  const std::string jpeg = ReadImage(ref.path);
+
+  auto none = c->Post("/v1/identify", jpeg, "image/jpeg");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(json::parse(none->body)["error"], "unauthorized");
+  EXPECT_EQ(none->get_header_value("WWW-Authenticate"), "Bearer realm=\"fruitpipe\"");
+  auto wrong = c->Post("/v1/identify", {{"Authorization", "Bearer k3y-Only.The_Service~Know"}}, jpeg, "image/jpeg");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto basic = c->Post("/v1/identify", {{"Authorization", "Basic azNOLQ=="}}, jpeg, "image/jpeg");
+  ASSERT_TRUE(basic);
+  EXPECT_EQ(basic->status, 401);
+  const httplib::Headers auth = {{"Authorization", "Bearer k3y-Only.The_Service~Knows"}};
+  auto right = c->Post("/v1/identify", auth, jpeg, "image/jpeg");
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 200);
+  EXPECT_EQ(json::parse(right->body)["label"], ref.label);
+
+  auto health = c->Get("/healthz");  // load balancers probe without credentials
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto metrics_none = c->Get("/metrics");
+  ASSERT_TRUE(metrics_none);
+  EXPECT_EQ(metrics_none->status, 401);
+  const std::string m = Metrics(*c, auth);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"unauthorized\"}"), 4);
+  EXPECT_EQ(server.Log().find("k3y-Only"), std::string::npos) << "the token must never be logged";
+  EXPECT_EQ(server.Terminate(), 0) << server.Log();
+}
+
+TEST(ServeTest, ConcurrentClientsAreAllAnswered) {
+  REQUIRE_MODEL();
+  const Reference& ref = KnownImage();
+  ServerProcess server;
+  ASSERT_GT(server.port(), 0);
+  const std::string jpeg = ReadImage(ref.path);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&] {
+      auto c = server.Client();
+      for (int i = 0; i < 3; ++i) {
+        auto r = c->Post("/v1/identify", jpeg, "image/jpeg");
+        if (r && r->status == 200 && json::parse(r->body)["label"] == ref.label) ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 24);
+  EXPECT_EQ(server.Terminate(), 0) << server.Log();
+}
+
+TEST(ServeTest, SigtermFinishesTheRequestInFlightThenExitsZero) {
+  REQUIRE_MODEL();
+  const Reference& ref = KnownImage();
+  ServerProcess server;
+  ASSERT_GT(server.port(), 0);
+  const std::string jpeg = ReadImage(ref.path);
+
+  // A request in flight: headers and half the body sent, the rest after SIGTERM.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(server.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string head = "POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: " +
+                           std::to_string(jpeg.size()) + "\r\n\r\n";
+  const std::string first = head + jpeg.substr(0, jpeg.size() / 2);
+  ASSERT_EQ(send(fd, first.data(), first.size(), MSG_NOSIGNAL), static_cast<ssize_t>(first.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(server.pid(), SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  // No new connections once stopping.
+  auto late = server.Client();
+  late->set_connection_timeout(2, 0);
+  auto refused = late->Get("/healthz");
+  EXPECT_FALSE(refused && refused->status == 200) << "a new connection was served after SIGTERM";
+
+  const std::string rest = jpeg.substr(jpeg.size() / 2);
+  ASSERT_EQ(send(fd, rest.data(), rest.size(), MSG_NOSIGNAL), static_cast<ssize_t>(rest.size()));
+  std::string response;
+  char buf[4096];
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    response.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << response;
+  EXPECT_NE(response.find("\"label\":\"" + ref.label + "\""), std::string::npos) << response;
+  EXPECT_EQ(server.Wait(20), 0) << server.Log();
+  EXPECT_NE(server.Log().find("SIGTERM received"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fruitpipe

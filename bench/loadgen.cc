@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -109,6 +110,7 @@ LevelResult RunLevel(const Config& cfg, int clients, const std::vector<std::stri
     threads.emplace_back([&] {
       httplib::Client cli(cfg.host, cfg.port);
       cli.set_keep_alive(true);
+      cli.set_tcp_nodelay(true);  // headers and body go out in separate writes
       cli.set_read_timeout(30, 0);
       cli.set_write_timeout(30, 0);
       httplib::Headers headers;
@@ -153,6 +155,8 @@ nlohmann::json Summarise(const LevelResult& r, double hostile_share) {
       ++hostile_other;
     }
   }
+  std::map<std::string, std::int64_t> statuses;  // "good 200", "hostile 422", "good 0" (transport error)
+  for (const auto& s : r.samples) ++statuses[std::string(s.hostile ? "hostile " : "good ") + std::to_string(s.status)];
   const double total = static_cast<double>(r.samples.size());
   return {{"clients", r.clients},
           {"hostile_share", hostile_share},
@@ -165,6 +169,7 @@ nlohmann::json Summarise(const LevelResult& r, double hostile_share) {
           {"hostile_4xx", hostile_4xx},
           {"hostile_other", hostile_other},
           {"transport_errors", transport},
+          {"statuses", statuses},
           {"p50_ms", Percentile(good_ms, 0.50)},
           {"p90_ms", Percentile(good_ms, 0.90)},
           {"p99_ms", Percentile(good_ms, 0.99)},

@@ -148,6 +148,9 @@ void Server::Routes() {
   const time_t usec = (options_.timeout_ms % 1000) * 1000;
   http.set_read_timeout(sec, usec);
   http.set_write_timeout(sec, usec);
+  // httplib writes the headers and the body of a response separately: without TCP_NODELAY,
+  // Nagle's algorithm holds the body until the client's delayed ACK (~40 ms per response).
+  http.set_tcp_nodelay(true);
   http.set_keep_alive_max_count(1000);
   http.set_keep_alive_timeout(5);
   // The most httplib reads of any body; /v1/identify applies max_body_bytes itself.

@@ -29,6 +29,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "fruitpipe/common/error.h"
@@ -36,12 +37,16 @@
 #include "fruitpipe/image/preprocess.h"
 #include "fruitpipe/model/featurizer.h"
 #include "fruitpipe/model/model_card.h"
+#include "fruitpipe/model/onednn/engine.h"
 #include "fruitpipe/model/onednn/onnx_graph.h"
 
 namespace fs = std::filesystem;
 using fruitpipe::model::Featurizer;
 using fruitpipe::model::FeaturizerOptions;
 using fruitpipe::model::ModelCard;
+using fruitpipe::model::onednn::Engine;
+using fruitpipe::model::onednn::EngineOptions;
+using fruitpipe::model::onednn::LoadOnnxGraph;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -198,7 +203,7 @@ void Throughput(const ModelCard& card, const Args& args) {
   }
   std::map<int, double> gflop;  // per image, by input size
   for (int size : args.sizes) {
-    gflop[size] = fruitpipe::model::onednn::LoadOnnxGraph(card.file, card.input_name, card.output_name, size, size).Flops() / 1e9;
+    gflop[size] = LoadOnnxGraph(card.file, card.input_name, card.output_name, size, size).Flops() / 1e9;
   }
   // Rounds interleave the configurations; each keeps its best (the machine may be shared).
   std::vector<Rate> best(configs.size());
@@ -284,52 +289,61 @@ class BatchQueue {
   std::deque<std::vector<float>> q_;
 };
 
+// The engine directly, to choose how its threads work: an OpenMP team inside every primitive
+// ("team") or whole chunks per thread ("split", the default).
+std::unique_ptr<Engine> MakeEngine(const ModelCard& card, int threads, bool split) {
+  EngineOptions o;
+  o.threads = threads;
+  o.split_images = split;
+  return std::make_unique<Engine>(LoadOnnxGraph(card.file, card.input_name, card.output_name, card.input.height,
+                                                card.input.width),
+                                  o);
+}
+
 void Arrangements(const ModelCard& card, const Args& args) {
   const auto files = ReadSplit(args.data, "Test", 512);
   const int batch = args.batch;
   const int batches = static_cast<int>(files.size()) / batch;
   const int n = batches * batch;
-  auto one = Make(card, "onednn", "fp32", 0, 1, args);
-  auto two = Make(card, "onednn", "fp32", 0, 2, args);
-  const auto spec = one->input_spec();
+  const auto& spec = card.input;
   const std::size_t tensor = spec.TensorSize();
-  std::vector<float> output(static_cast<std::size_t>(batch) * one->dim());
+  auto one = MakeEngine(card, 1, true);
+  auto team = MakeEngine(card, 2, false);
+  auto split = MakeEngine(card, 2, true);
+  std::vector<float> output(static_cast<std::size_t>(batch) * one->output_floats());
   std::vector<float> staged(batch * tensor);
   auto decode_batch = [&](int b, float* out) {
     for (int k = 0; k < batch; ++k) DecodeAndPreprocess(files[b * batch + k].bytes, spec, out + k * tensor);
   };
-  auto report = [&](const char* name, double seconds, const char* note) {
-    std::printf("arrangement\t%-44s\t%.1f img/s\t%s\n", name, n / seconds, note);
+  auto report = [&](const std::string& name, double seconds) {
+    std::printf("arrangement\t%-58s\t%7.1f img/s\n", name.c_str(), n / seconds);
     std::fflush(stdout);
   };
-  // Warm both featurizers' primitives for the batch size.
+  std::printf("# decode (fp_image) + preprocess + inference (fp32 224) of %d dev Test images, batch %d\n", n, batch);
   decode_batch(0, staged.data());
-  one->Run(staged.data(), batch, output.data());
-  two->Run(staged.data(), batch, output.data());
+  for (Engine* e : {one.get(), team.get(), split.get()}) e->Run(staged.data(), batch, output.data());  // build plans
 
   auto start = Clock::now();
   for (int b = 0; b < batches; ++b) decode_batch(b, staged.data());
-  const double decode_s = Seconds(start);
-  report("decode+preprocess only, 1 thread", decode_s, "");
-  start = Clock::now();
-  for (int b = 0; b < batches; ++b) one->Run(staged.data(), batch, output.data());
-  report("inference only, 1 thread", Seconds(start), "");
-  start = Clock::now();
-  for (int b = 0; b < batches; ++b) two->Run(staged.data(), batch, output.data());
-  report("inference only, 2 threads", Seconds(start), "");
+  report("decode+preprocess only, 1 thread", Seconds(start));
+  for (auto [name, e] : {std::pair{"inference only, 1 thread", one.get()}, std::pair{"inference only, 2 threads team", team.get()},
+                         std::pair{"inference only, 2 threads split", split.get()}}) {
+    start = Clock::now();
+    for (int b = 0; b < batches; ++b) e->Run(staged.data(), batch, output.data());
+    report(name, Seconds(start));
+  }
 
   start = Clock::now();
   for (int b = 0; b < batches; ++b) {
     decode_batch(b, staged.data());
     one->Run(staged.data(), batch, output.data());
   }
-  report("A serial: decode then infer, 1 core", Seconds(start), "one core idle");
+  report("A serial decode then infer, 1 thread", Seconds(start));
 
-  // B: the usual producer/consumer: a decode thread feeds 2-thread inference. 3 busy threads
-  // on 2 cores: the OpenMP team waits for whichever of its threads lost the core.
-  {
+  // A decode thread feeding inference on the calling thread (the usual producer/consumer).
+  auto pipelined = [&](Engine* e) {
     BatchQueue q;
-    start = Clock::now();
+    const auto t0 = Clock::now();
     std::thread producer([&] {
       for (int b = 0; b < batches; ++b) {
         std::vector<float> x(batch * tensor);
@@ -339,82 +353,72 @@ void Arrangements(const ModelCard& card, const Args& args) {
     });
     for (int b = 0; b < batches; ++b) {
       auto x = q.Pop();
-      two->Run(x.data(), batch, output.data());
+      e->Run(x.data(), batch, output.data());
     }
     producer.join();
-    report("B decode thread + 2-thread inference", Seconds(start), "oversubscribed");
-  }
+    return Seconds(t0);
+  };
+  report("B decode thread + 2-thread inference, team", pipelined(team.get()));
+  report("B decode thread + 2-thread inference, split", pipelined(split.get()));
+  report("D decode thread + 1-thread inference", pipelined(one.get()));
 
-  // C: the inference team decodes the next batch itself, between inference calls.
-  start = Clock::now();
-  for (int b = 0; b < batches; ++b) {
+  // The OpenMP team decodes the batch, then inference (the pipeline's shard worker).
+  for (auto [name, e] : {std::pair{"C decode in an OpenMP team, then infer, team", team.get()},
+                         std::pair{"C decode in an OpenMP team, then infer, split", split.get()}}) {
+    start = Clock::now();
+    for (int b = 0; b < batches; ++b) {
 #pragma omp parallel for num_threads(2) schedule(dynamic, 1)
-    for (int k = 0; k < batch; ++k) DecodeAndPreprocess(files[b * batch + k].bytes, spec, staged.data() + k * tensor);
-    two->Run(staged.data(), batch, output.data());
-  }
-  report("C same OpenMP team: decode, then infer (2 thr)", Seconds(start), "");
-
-  // D: decode thread + 1-thread inference: one core each.
-  {
-    BatchQueue q;
-    start = Clock::now();
-    std::thread producer([&] {
-      for (int b = 0; b < batches; ++b) {
-        std::vector<float> x(batch * tensor);
-        decode_batch(b, x.data());
-        q.Push(std::move(x));
-      }
-    });
-    for (int b = 0; b < batches; ++b) {
-      auto x = q.Pop();
-      one->Run(x.data(), batch, output.data());
+      for (int k = 0; k < batch; ++k) DecodeAndPreprocess(files[b * batch + k].bytes, spec, staged.data() + k * tensor);
+      e->Run(staged.data(), batch, output.data());
     }
-    producer.join();
-    report("D decode thread + 1-thread inference", Seconds(start), "");
+    report(name, Seconds(start));
   }
 
-  // E: two workers, each decoding and inferring its own batches with a 1-thread engine.
+  // Two workers, each decoding and inferring its own batches single-threaded.
   {
-    auto other = Make(card, "onednn", "fp32", 0, 1, args);
+    auto other = MakeEngine(card, 1, true);
     other->Run(staged.data(), batch, output.data());
     start = Clock::now();
-    auto worker = [&](Featurizer* f, int first) {
-      std::vector<float> x(batch * tensor), y(static_cast<std::size_t>(batch) * f->dim());
+    auto worker = [&](Engine* e, int first) {
+      omp_set_num_threads(1);
+      std::vector<float> x(batch * tensor), y(static_cast<std::size_t>(batch) * e->output_floats());
       for (int b = first; b < batches; b += 2) {
         decode_batch(b, x.data());
-        f->Run(x.data(), batch, y.data());
+        e->Run(x.data(), batch, y.data());
       }
     };
     std::thread t0(worker, one.get(), 0), t1(worker, other.get(), 1);
     t0.join();
     t1.join();
-    report("E two workers x (decode + 1-thread inference)", Seconds(start), "");
+    report("E two workers x (decode + 1-thread inference)", Seconds(start));
   }
 
-  // The collapse: 2-thread inference at batch 1 while another thread keeps a core busy.
-  {
-    std::atomic<bool> stop{false};
-    std::thread spinner([&] {
-      volatile double x = 1.0;
-      while (!stop.load(std::memory_order_relaxed)) x = x * 1.0000001 + 1e-9;
-    });
-    int images = 0;
-    start = Clock::now();
-    while (Seconds(start) < args.seconds) {
-      two->Run(staged.data(), 1, output.data());
-      ++images;
+  // The collapse: 2-thread inference while another thread keeps a core busy.
+  for (auto [images, e, name] : {std::tuple{1, team.get(), "batch 1, team"}, std::tuple{batch, team.get(), "batch 32, team"},
+                                 std::tuple{batch, split.get(), "batch 32, split"}}) {
+    double rate[2];
+    for (int busy = 0; busy < 2; ++busy) {
+      std::atomic<bool> stop{false};
+      std::thread spinner;
+      if (busy) {
+        spinner = std::thread([&] {
+          volatile double x = 1.0;
+          while (!stop.load(std::memory_order_relaxed)) x = x * 1.0000001 + 1e-9;
+        });
+      }
+      long done = 0;
+      start = Clock::now();
+      while (Seconds(start) < args.seconds) {
+        e->Run(staged.data(), images, output.data());
+        done += images;
+      }
+      rate[busy] = done / Seconds(start);
+      stop = true;
+      if (busy) spinner.join();
     }
-    const double busy = images / Seconds(start);
-    stop = true;
-    spinner.join();
-    images = 0;
-    start = Clock::now();
-    while (Seconds(start) < args.seconds) {
-      two->Run(staged.data(), 1, output.data());
-      ++images;
-    }
-    std::printf("collapse\tbatch 1, 2 threads: %.1f img/s alone, %.1f img/s with a busy thread beside it\n",
-                images / Seconds(start), busy);
+    std::printf("collapse\t2-thread inference, %-16s\t%7.1f img/s alone\t%7.1f img/s beside a busy thread\n", name, rate[0],
+                rate[1]);
+    std::fflush(stdout);
   }
 }
 

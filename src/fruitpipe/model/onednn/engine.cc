@@ -6,7 +6,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
+#include <exception>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <stdexcept>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
@@ -43,6 +47,7 @@ struct Slot {
 struct Step {
   dnnl::primitive prim;
   std::vector<std::pair<int, int>> args;  // (DNNL_ARG_*, slot)
+  memory::desc scratchpad;                // the primitive's temporary memory (plan-owned)
   std::unordered_map<int, memory> exec_args;
   int value = -1;  // the graph value complete after this step
   std::string description;
@@ -54,7 +59,7 @@ struct Plan {
   std::vector<int> value_slot;  // graph value -> slot holding it
   int input_slot = -1;
   int output_slot = -1;
-  std::vector<void*> buffers;
+  std::vector<void*> buffers;  // activations, then one scratchpad shared by the steps
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -127,7 +132,7 @@ struct EngineImpl {
   Graph graph;
   EngineOptions options;
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
-  dnnl::stream stream{eng};
+  dnnl::stream stream{eng};  // plan building (weight reorders), under `mu`
   // fp32 activations in oneDNN's blocked layout for the machine's vector width. Measured on
   // AVX-512 (docs/engine.md): format_tag::any picks NHWC "brgconv" kernels, which cannot run
   // the fused depthwise correctly (wrong results) and interleave reorders with the blocked
@@ -135,13 +140,21 @@ struct EngineImpl {
   tag blocked = tag::aBcd8b;
   std::vector<Quant> quant;                    // per value
   std::vector<std::vector<float>> weight_steps;  // per op (int8 convolutions)
-  std::map<int, std::unique_ptr<Plan>> plans;  // by batch size
+  // Plans by (runner, images). Runner w >= 0 is one single-threaded worker of the
+  // image-parallel split; kTeam is one caller with an OpenMP team of options.threads.
+  static constexpr int kTeam = -1;
+  std::map<std::pair<int, int>, std::unique_ptr<Plan>> plans;
+  std::vector<dnnl::stream> streams;  // per runner: index runner + 1
   // Reordered constants, shared by plans: (op, argument) -> [(layout, memory)].
   std::map<std::pair<int, int>, std::vector<std::pair<memory::desc, memory>>> constants;
+  std::mutex mu;  // plans and constants
 
   EngineImpl(Graph g, const EngineOptions& o, const Ranges& ranges);
-  void SetThreads() const { omp_set_num_threads(options.threads); }
-  Plan& GetPlan(int batch);
+  // The plan for `images` on `runner`; builds it with the calling thread's OpenMP settings,
+  // which must be the runner's.
+  Plan& GetPlan(int runner, int images);
+  // Runs `images` images from `input` on `runner`'s stream, one plan execution per chunk.
+  void RunChunk(int runner, const float* input, int images, float* output);
 };
 
 namespace {
@@ -160,14 +173,22 @@ class Builder {
     plan_->slots.push_back(std::move(s));
     return static_cast<int>(plan_->slots.size()) - 1;
   }
-  int AddStep(dnnl::primitive prim, std::vector<std::pair<int, int>> args, const std::string& description, int value = -1) {
+  // Every plan primitive takes its scratchpad from the plan: plans run concurrently in
+  // different threads (Engine::Run), so nothing may be shared through the library's.
+  static dnnl::primitive_attr Attr() {
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return attr;
+  }
+  int AddStep(dnnl::primitive prim, const memory::desc& scratchpad, std::vector<std::pair<int, int>> args,
+              const std::string& description, int value = -1) {
     const int index = static_cast<int>(plan_->steps.size());
     for (auto [arg, slot] : args) {
       Slot& s = plan_->slots[slot];
       if (s.first < 0) s.first = index;
       s.last = index;
     }
-    plan_->steps.push_back(Step{std::move(prim), std::move(args), {}, value, description});
+    plan_->steps.push_back(Step{std::move(prim), std::move(args), scratchpad, {}, value, description});
     return index;
   }
   // A slot holding value `v` in layout `md`, reordering (and requantizing) if needed.
@@ -223,10 +244,10 @@ void Builder::Convert(int v, int from, int to, float to_step) {
   // Stored values are real / step; f32 slots hold real values.
   const float from_step = from_md.data_type() == dt::f32 ? 1.0f : impl_.quant[v].step;
   const float scale = from_step / (to_md.data_type() == dt::f32 ? 1.0f : to_step);
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = Attr();
   if (scale != 1.0f) attr.set_output_scales(0, {scale});
   dnnl::reorder::primitive_desc pd(impl_.eng, from_md, impl_.eng, to_md, attr);
-  AddStep(dnnl::reorder(pd), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}},
+  AddStep(dnnl::reorder(pd), pd.scratchpad_desc(), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}},
           g_.values[v].name + " reorder " + LayoutName(from_md) + " -> " + LayoutName(to_md));
 }
 
@@ -300,7 +321,7 @@ void Builder::BuildConv(int i) {
       AppendEltwise(&po, p.eltwise, qd.step);
     }
   }
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = Attr();
   attr.set_post_ops(po);
   std::vector<float> bias = op.bias;
   std::vector<float> inverse_steps;
@@ -339,7 +360,7 @@ void Builder::BuildConv(int i) {
     dst = NewSlot(Slot::kActivation, pd.dst_desc());
     if (addend >= 0) Convert(addend, plan_->value_slot[addend], dst, qd.step);
   }
-  AddStep(dnnl::convolution_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst}},
+  AddStep(dnnl::convolution_forward(pd), pd.scratchpad_desc(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst}},
           Describe(op, grouped ? "conv(groups=" + std::to_string(op.groups) + ")" : "conv", pd), op.output);
   plan_->value_slot[op.output] = dst;
 }
@@ -377,7 +398,7 @@ bool Builder::TryFusedDepthwise(int i) {
   for (const PostOp& p : op.post_ops) AppendEltwise(&po, p.eltwise, qm.step);
   std::vector<float> bias = op.bias, dw_bias = dw.bias;
   std::vector<float> inverse_steps, dw_inverse_steps, dw_scales{1.0f};
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = Attr();
   if (int8) {
     const auto& ws = impl_.weight_steps[i];
     const auto& dws = impl_.weight_steps[i + 1];
@@ -427,7 +448,7 @@ bool Builder::TryFusedDepthwise(int i) {
   const memory::desc dst_md = pd.dst_desc();
   if (dst_md.dims() != ActivationDims(batch_, os)) return false;
   const int dst = NewSlot(Slot::kActivation, dst_md);
-  AddStep(dnnl::convolution_forward(pd),
+  AddStep(dnnl::convolution_forward(pd), pd.scratchpad_desc(),
           {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {dw_w_arg, dww}, {dw_b_arg, dwb}, {DNNL_ARG_DST, dst}},
           Describe(op, "conv+" + dw.node + "(depthwise fused)", pd), dw.output);
   plan_->value_slot[dw.output] = dst;
@@ -443,9 +464,9 @@ void Builder::BuildPool(int i) {
   dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_avg_exclude_padding,
                                    plan_->slots[src].md, memory::desc(ActivationDims(batch_, g_.values[op.output].shape), dt::f32, tag::any),
                                    {1, 1}, {in.h, in.w}, {0, 0}, {0, 0});
-  dnnl::pooling_forward::primitive_desc pd(desc, impl_.eng);
+  dnnl::pooling_forward::primitive_desc pd(desc, Attr(), impl_.eng);
   const int dst = NewSlot(Slot::kActivation, pd.dst_desc());
-  AddStep(dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, Describe(op, "global-avg-pool", pd), op.output);
+  AddStep(dnnl::pooling_forward(pd), pd.scratchpad_desc(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, Describe(op, "global-avg-pool", pd), op.output);
   plan_->value_slot[op.output] = dst;
 }
 
@@ -476,16 +497,18 @@ void Builder::BuildInnerProduct(int i) {
   const memory::dims wdims = four_d ? memory::dims{outs, ins, 1, 1} : memory::dims{outs, ins};
   dnnl::post_ops po;
   for (const PostOp& p : op.post_ops) AppendEltwise(&po, p.eltwise, 1.0f);
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = Attr();
   attr.set_post_ops(po);
   dnnl::inner_product_forward::desc desc(dnnl::prop_kind::forward_inference, src_md, memory::desc(wdims, dt::f32, tag::any),
                                          memory::desc({outs}, dt::f32, tag::x), memory::desc({batch_, outs}, dt::f32, tag::any));
   dnnl::inner_product_forward::primitive_desc pd(desc, attr, impl_.eng);
   const int w = Constant(i, DNNL_ARG_WEIGHTS, pd.weights_desc(), op.weights, wdims, four_d ? tag::oihw : tag::oi, 0, {});
   const int b = Constant(i, DNNL_ARG_BIAS, pd.bias_desc(), op.bias, {outs}, tag::x, 0, {});
+  const int in = Get(v, pd.src_desc());
   const int dst = NewSlot(Slot::kActivation, pd.dst_desc());
-  AddStep(dnnl::inner_product_forward(pd), {{DNNL_ARG_SRC, Get(v, pd.src_desc())}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst}},
-          Describe(op, "inner-product", pd), op.output);
+  AddStep(dnnl::inner_product_forward(pd), pd.scratchpad_desc(),
+          {{DNNL_ARG_SRC, in}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst}}, Describe(op, "inner-product", pd),
+          op.output);
   plan_->value_slot[op.output] = dst;
 }
 
@@ -498,9 +521,9 @@ void Builder::BuildEltwise(int i) {
   dnnl::algorithm alg;
   po.get_params_eltwise(0, scale, alg, alpha, beta);
   dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, plan_->slots[src].md, alpha, beta);
-  dnnl::eltwise_forward::primitive_desc pd(desc, impl_.eng);
+  dnnl::eltwise_forward::primitive_desc pd(desc, Attr(), impl_.eng);
   const int dst = NewSlot(Slot::kActivation, pd.dst_desc());
-  AddStep(dnnl::eltwise_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, Describe(op, "eltwise", pd), op.output);
+  AddStep(dnnl::eltwise_forward(pd), pd.scratchpad_desc(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}}, Describe(op, "eltwise", pd), op.output);
   plan_->value_slot[op.output] = dst;
 }
 
@@ -510,9 +533,9 @@ void Builder::BuildAdd(int i) {
   const memory::desc& md = plan_->slots[a].md;
   const int b = Get(op.inputs[1], md);
   dnnl::binary::desc desc(dnnl::algorithm::binary_add, md, md, md);
-  dnnl::binary::primitive_desc pd(desc, impl_.eng);
+  dnnl::binary::primitive_desc pd(desc, Attr(), impl_.eng);
   const int dst = NewSlot(Slot::kActivation, pd.dst_desc());
-  AddStep(dnnl::binary(pd), {{DNNL_ARG_SRC_0, a}, {DNNL_ARG_SRC_1, b}, {DNNL_ARG_DST, dst}}, Describe(op, "add", pd), op.output);
+  AddStep(dnnl::binary(pd), pd.scratchpad_desc(), {{DNNL_ARG_SRC_0, a}, {DNNL_ARG_SRC_1, b}, {DNNL_ARG_DST, dst}}, Describe(op, "add", pd), op.output);
   plan_->value_slot[op.output] = dst;
 }
 
@@ -596,8 +619,14 @@ std::unique_ptr<Plan> Builder::Build() {
   plan_->output_slot = NewSlot(Slot::kOutput, memory::desc(dims, dt::f32, dims.size() == 2 ? tag::nc : tag::nchw));
   Convert(g_.output, result, plan_->output_slot, 1.0f);
   AssignBuffers();
+  std::size_t scratchpad = 0;
+  for (const Step& step : plan_->steps) scratchpad = std::max(scratchpad, step.scratchpad.get_size());
+  void* scratch = scratchpad > 0 ? std::aligned_alloc(64, (scratchpad + 63) / 64 * 64) : nullptr;
+  if (scratchpad > 0 && !scratch) throw std::bad_alloc();
+  if (scratch) plan_->buffers.push_back(scratch);
   for (Step& step : plan_->steps) {
     for (auto [arg, slot] : step.args) step.exec_args[arg] = plan_->slots[slot].mem;
+    if (step.scratchpad.get_size() > 0) step.exec_args[DNNL_ARG_SCRATCHPAD] = memory(step.scratchpad, impl_.eng, scratch);
   }
   return std::move(plan_);
 }
@@ -607,6 +636,7 @@ std::unique_ptr<Plan> Builder::Build() {
 EngineImpl::EngineImpl(Graph g, const EngineOptions& o, const Ranges& ranges) : graph(std::move(g)), options(o) {
   if (options.threads <= 0) options.threads = omp_get_num_procs();
   if (options.chunk <= 0) options.chunk = 4;
+  for (int r = kTeam; r < options.threads; ++r) streams.emplace_back(eng);
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
   const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
   if ((isa & avx512) == avx512) blocked = tag::aBcd16b;
@@ -639,10 +669,20 @@ EngineImpl::EngineImpl(Graph g, const EngineOptions& o, const Ranges& ranges) : 
   }
 }
 
-Plan& EngineImpl::GetPlan(int batch) {
-  auto& plan = plans[batch];
-  if (!plan) plan = Builder(*this, batch).Build();
+Plan& EngineImpl::GetPlan(int runner, int images) {
+  std::lock_guard lock(mu);
+  auto& plan = plans[{runner, images}];
+  if (!plan) plan = Builder(*this, images).Build();
   return *plan;
+}
+
+void EngineImpl::RunChunk(int runner, const float* input, int images, float* output) {
+  Plan& plan = GetPlan(runner, images);
+  dnnl::stream& s = streams[runner + 1];
+  plan.slots[plan.input_slot].mem.set_data_handle(const_cast<float*>(input));
+  plan.slots[plan.output_slot].mem.set_data_handle(output);
+  for (Step& step : plan.steps) step.prim.execute(s, step.exec_args);
+  s.wait();
 }
 
 Engine::Engine(Graph graph, const EngineOptions& options, const Ranges& ranges)
@@ -656,15 +696,44 @@ std::int64_t Engine::input_floats() const { return impl_->graph.values[impl_->gr
 std::int64_t Engine::output_floats() const { return impl_->graph.values[impl_->graph.output].shape.size(); }
 
 void Engine::Run(const float* input, int batch, float* output) {
-  impl_->SetThreads();
-  const int chunk = impl_->options.chunk;
-  for (int start = 0; start < batch; start += chunk) {
-    const int n = std::min(chunk, batch - start);
-    Plan& plan = impl_->GetPlan(n);
-    plan.slots[plan.input_slot].mem.set_data_handle(const_cast<float*>(input + start * input_floats()));
-    plan.slots[plan.output_slot].mem.set_data_handle(output + start * output_floats());
-    for (Step& step : plan.steps) step.prim.execute(impl_->stream, step.exec_args);
-    impl_->stream.wait();
+  EngineImpl& impl = *impl_;
+  const int chunk = impl.options.chunk;
+  const int chunks = (batch + chunk - 1) / chunk;
+  const std::int64_t in = input_floats(), out = output_floats();
+  const int workers = impl.options.split_images ? std::min(impl.options.threads, chunks) : 1;
+  if (workers <= 1) {
+    // Too few images to split (or asked not to): the primitives use every thread instead.
+    const bool team = impl.options.threads > 1;
+    omp_set_num_threads(impl.options.threads);
+    for (int c = 0; c < chunks; ++c) {
+      const int start = c * chunk;
+      impl.RunChunk(team ? EngineImpl::kTeam : 0, input + start * in, std::min(chunk, batch - start), output + start * out);
+    }
+    return;
+  }
+  // Image-parallel: each worker runs whole chunks single-threaded, taking the next chunk when
+  // it is done, so a worker whose core is busy with something else just does fewer chunks
+  // instead of stalling an OpenMP team at every primitive (docs/engine.md).
+  std::atomic<int> next{0};
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
+  auto work = [&](int w) {
+    try {
+      omp_set_num_threads(1);
+      for (int c = next++; c < chunks; c = next++) {
+        const int start = c * chunk;
+        impl.RunChunk(w, input + start * in, std::min(chunk, batch - start), output + start * out);
+      }
+    } catch (...) {
+      errors[w] = std::current_exception();
+      next = chunks;
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (int w = 1; w < workers; ++w) helpers.emplace_back(work, w);
+  work(0);
+  for (auto& t : helpers) t.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
   }
 }
 
@@ -673,7 +742,7 @@ void Engine::MeasureRanges(const float* input, int batch, Ranges* ranges) {
   if (impl_->options.int8 || impl_->options.fuse_depthwise) {
     throw std::logic_error("MeasureRanges needs an fp32 engine without depthwise fusion");
   }
-  impl_->SetThreads();
+  omp_set_num_threads(1);
   ranges->resize(impl_->graph.values.size(), 0.0f);
   auto raise = [&](int v, const float* p, std::size_t n) {
     float m = (*ranges)[v];
@@ -684,12 +753,12 @@ void Engine::MeasureRanges(const float* input, int batch, Ranges* ranges) {
   for (int k = 0; k < batch; ++k) {  // one image at a time: every value stays readable
     const float* image = input + k * input_floats();
     raise(impl_->graph.input, image, static_cast<std::size_t>(input_floats()));
-    Plan& plan = impl_->GetPlan(1);
+    Plan& plan = impl_->GetPlan(0, 1);
     plan.slots[plan.input_slot].mem.set_data_handle(const_cast<float*>(image));
     plan.slots[plan.output_slot].mem.set_data_handle(output.data());
     for (Step& step : plan.steps) {
-      step.prim.execute(impl_->stream, step.exec_args);
-      impl_->stream.wait();
+      step.prim.execute(impl_->streams[1], step.exec_args);
+      impl_->streams[1].wait();
       if (step.value < 0) continue;
       const memory& m = step.exec_args.at(DNNL_ARG_DST);
       raise(step.value, static_cast<const float*>(m.get_data_handle()), m.get_desc().get_size() / sizeof(float));
@@ -698,9 +767,9 @@ void Engine::MeasureRanges(const float* input, int batch, Ranges* ranges) {
 }
 
 std::vector<std::string> Engine::Describe(int batch) {
-  impl_->SetThreads();
+  omp_set_num_threads(1);
   std::vector<std::string> lines;
-  for (const Step& step : impl_->GetPlan(batch).steps) lines.push_back(step.description);
+  for (const Step& step : impl_->GetPlan(0, std::min(batch, impl_->options.chunk)).steps) lines.push_back(step.description);
   return lines;
 }
 

@@ -14,7 +14,7 @@
 namespace fruitpipe::model::onednn {
 
 struct EngineOptions {
-  int threads = 0;      // OpenMP threads; 0: every core this process may use
+  int threads = 0;      // cores to use; 0: every core this process may use
   bool int8 = false;    // needs activation ranges (see MeasureRanges)
   // A 1x1 convolution and the depthwise 3x3 after it run as one primitive, so the expanded
   // tensor between them is never written to memory (used where oneDNN has a JIT kernel).
@@ -22,6 +22,10 @@ struct EngineOptions {
   // Images per execution of the primitives; larger batches run in chunks of this size, which
   // keeps the activations of a chunk in cache (see docs/engine.md for the measurement).
   int chunk = 4;
+  // With several threads and at least that many chunks, each thread runs whole chunks on
+  // its own (single-threaded primitives); otherwise the primitives of one chunk use an
+  // OpenMP team of `threads`. See docs/engine.md for why (oversubscription).
+  bool split_images = true;
 };
 
 // Per graph value, the largest |x| seen on calibration images (Graph::values order).
@@ -42,15 +46,16 @@ class Engine {
   std::int64_t input_floats() const;   // per image
   std::int64_t output_floats() const;  // per image
 
-  // `input`: batch NCHW images; `output`: batch x output_floats(). Any batch >= 1.
+  // `input`: batch NCHW images; `output`: batch x output_floats(). Any batch >= 1. One call
+  // at a time per engine.
   void Run(const float* input, int batch, float* output);
 
   // fp32 engines with fuse_depthwise off only: runs the images and raises `ranges` (sized on first use) to the largest
   // |x| each value reaches.
   void MeasureRanges(const float* input, int batch, Ranges* ranges);
 
-  // One line per primitive of the plan for `batch`: node, primitive kind, oneDNN
-  // implementation, layouts. For tests and docs.
+  // One line per primitive of the single-threaded plan for a chunk of `batch` images: node,
+  // primitive kind, oneDNN implementation, layouts. For tests and docs.
   std::vector<std::string> Describe(int batch);
 
  private:

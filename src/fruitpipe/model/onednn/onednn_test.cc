@@ -338,6 +338,7 @@ struct SyntheticCase {
   int batch;
   int chunk;
   int threads;
+  bool split;  // EngineOptions::split_images
 };
 
 class SyntheticModelTest : public ::testing::TestWithParam<SyntheticCase> {};
@@ -357,6 +358,7 @@ TEST_P(SyntheticModelTest, MatchesNaiveReference) {
     options.fuse_depthwise = c.fuse;
     options.chunk = c.chunk;
     options.threads = c.threads;
+    options.split_images = c.split;
     Engine engine(std::move(graph), options);
     std::vector<float> got(static_cast<std::size_t>(c.batch * engine.output_floats()));
     engine.Run(input.data(), c.batch, got.data());
@@ -367,12 +369,15 @@ TEST_P(SyntheticModelTest, MatchesNaiveReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, SyntheticModelTest,
-                         ::testing::Values(SyntheticCase{true, 1, 16, 1}, SyntheticCase{false, 1, 16, 1},
-                                           SyntheticCase{true, 5, 2, 2}, SyntheticCase{false, 7, 4, 2}),
+                         // Split across 2 workers (dynamic chunks, remainder), an OpenMP team
+                         // (asked, or a single chunk), one thread.
+                         ::testing::Values(SyntheticCase{true, 1, 16, 1, true}, SyntheticCase{false, 1, 16, 1, true},
+                                           SyntheticCase{true, 5, 2, 2, true}, SyntheticCase{false, 7, 4, 2, true},
+                                           SyntheticCase{true, 6, 4, 2, false}, SyntheticCase{true, 1, 4, 2, true}),
                          [](const ::testing::TestParamInfo<SyntheticCase>& info) {
                            const SyntheticCase& c = info.param;
                            return std::string(c.fuse ? "Fused" : "Unfused") + "Batch" + std::to_string(c.batch) + "Chunk" +
-                                  std::to_string(c.chunk) + "Threads" + std::to_string(c.threads);
+                                  std::to_string(c.chunk) + "Threads" + std::to_string(c.threads) + (c.split ? "" : "Team");
                          });
 
 TEST(SyntheticModel, AutoOutputIsTheLastGlobalPool) {
@@ -557,15 +562,23 @@ TEST(RealModel, MatchesOpenCvDnnOnDevImages) {
   }
 }
 
+// Two threads: the batch of 8 runs as two 4-image chunks on two workers, a single image on
+// an OpenMP team; images from both chunks are checked.
 TEST(RealModel, BatchOfEightEqualsOneByOne) {
   FRUITPIPE_REQUIRE_SHARED();
-  auto featurizer = CreateOneDnnFeaturizer(FeatureCard(), OneThread());
+  FeaturizerOptions options;
+  options.threads = 2;
+  auto featurizer = CreateOneDnnFeaturizer(FeatureCard(), options);
   const int n = 8;
+  const std::size_t tensor = featurizer->input_spec().TensorSize();
   const auto images = DevImages(n, featurizer->input_spec());
-  std::vector<float> batched(n * 1280), single(n * 1280);
+  std::vector<float> batched(n * 1280), single(1280);
   featurizer->Run(images.data(), n, batched.data());
-  for (int k = 0; k < n; ++k) featurizer->Run(images.data() + k * featurizer->input_spec().TensorSize(), 1, single.data() + k * 1280);
-  EXPECT_LT(MaxAbsDiff(batched, single), 1e-5);
+  for (int k : {0, 3, 6}) {
+    featurizer->Run(images.data() + k * tensor, 1, single.data());
+    const std::vector<float> row(batched.begin() + k * 1280, batched.begin() + (k + 1) * 1280);
+    EXPECT_LT(MaxAbsDiff(row, single), 1e-5) << "image " << k;
+  }
 }
 
 TEST(RealModel, Int8FeaturesStayCloseToFp32) {

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <thread>
 
@@ -98,8 +99,15 @@ class ServerProcess {
   explicit ServerProcess(std::vector<std::string> extra_args = {}) {
     log_ = dir_.path() / "serve.log";
     std::vector<std::string> args = {testing::FruitpipeBinary().string(), "serve", ModelDir().string(), "--port", "0",
-                                     "--host", "127.0.0.1", "--threads", "2", "--timeout-ms", "2000",
-                                     "--max-body-bytes", "2000000"};
+                                     "--host", "127.0.0.1"};
+    // Defaults for the tests, unless the test sets them.
+    for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+             {"--threads", "2"}, {"--timeout-ms", "2000"}, {"--max-body-bytes", "2000000"}}) {
+      if (std::find(extra_args.begin(), extra_args.end(), flag) == extra_args.end()) {
+        args.push_back(flag);
+        args.push_back(value);
+      }
+    }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     pid_ = fork();
     if (pid_ == 0) {
@@ -453,6 +461,46 @@ TEST(ServeTest, ConcurrentClientsAreAllAnswered) {
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(ok.load(), 24);
+  EXPECT_EQ(server.Terminate(), 0) << server.Log();
+}
+
+// One worker, a short timeout and a burst of requests: those that cannot get the worker in
+// time are told to come back (503 + Retry-After) instead of queueing without bound.
+TEST(ServeTest, OverloadGets503WithRetryAfterNotAnUnboundedQueue) {
+  REQUIRE_MODEL();
+  const Reference& ref = KnownImage();
+  ServerProcess server({"--threads", "1", "--timeout-ms", "150"});
+  ASSERT_GT(server.port(), 0);
+  const std::string jpeg = ReadImage(ref.path);
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  std::mutex mu;
+  std::string others;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 24; ++t) {
+    clients.emplace_back([&] {
+      auto c = server.Client();
+      auto r = c->Post("/v1/identify", jpeg, "image/jpeg");
+      if (r && r->status == 200) {
+        ++ok;
+      } else if (r && r->status == 503 && r->get_header_value("Retry-After") == "1" &&
+                 json::parse(r->body)["error"] == "busy") {
+        ++busy;
+      } else if (r && r->status == 408) {
+        // On a loaded test machine the 150 ms can run out while the body is being received.
+      } else {
+        ++other;
+        std::lock_guard<std::mutex> lock(mu);
+        others += r ? std::to_string(r->status) + " " + r->body + "\n" : "transport error " + httplib::to_string(r.error()) + "\n";
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_GT(busy.load(), 0);
+  EXPECT_EQ(other.load(), 0) << others;
+  auto c = server.Client();
+  const std::string m = Metrics(*c);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"busy\"}"), busy.load());
   EXPECT_EQ(server.Terminate(), 0) << server.Log();
 }
 

@@ -21,7 +21,7 @@ PACKAGES=(
   libsqlite3-dev                     # consent ledger
   libjpeg62-turbo-dev libpng-dev libwebp-dev   # image decoding; test images (CMYK JPEG, crafted PNG)
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev           # libFuzzer
+  clang libclang-rt-14-dev libomp-dev   # libFuzzer (clang build: OpenMP from libomp)
   chromium                           # report tests
 )
 

@@ -64,8 +64,10 @@ std::vector<ObjectInfo> LocalStorage::List(std::string_view prefix) {
     const auto& entry = *it;
     std::error_code stat_ec;
     if (entry.is_directory(stat_ec)) continue;
-    std::string key = fs::relative(entry.path(), root_, stat_ec).generic_string();
-    if (stat_ec || key.rfind(prefix, 0) != 0) continue;
+    // Lexically: fs::relative would resolve a symlinked file to its target's path, giving it a
+    // key outside the root (and the target's folder as label), and drop a symlink loop.
+    std::string key = entry.path().lexically_relative(root_).generic_string();
+    if (key.rfind(prefix, 0) != 0) continue;
     if (key.find(".tmp-") != std::string::npos) continue;  // in-flight or crashed Puts
     std::uint64_t size = 0;
     if (entry.is_regular_file(stat_ec)) size = entry.file_size(stat_ec);
@@ -78,7 +80,11 @@ std::vector<ObjectInfo> LocalStorage::List(std::string_view prefix) {
 std::string LocalStorage::Get(std::string_view key) {
   const fs::path p = Path(key);
   std::error_code ec;
-  if (fs::is_directory(p, ec)) throw IOError(p.string() + ": is a directory");
+  const fs::file_status st = fs::status(p, ec);
+  // Only regular files are objects: reading a FIFO blocks forever, a device (a link to
+  // /dev/zero) never ends. Errors (missing, loop, permission) are left to the read's message.
+  if (!ec && fs::is_directory(st)) throw IOError(p.string() + ": is a directory");
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st)) throw IOError(p.string() + ": not a regular file");
   return ReadLocalFile(p.string());
 }
 

@@ -173,6 +173,9 @@ class ServerProcess {
   std::unique_ptr<httplib::Client> Client() const {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
     c->set_read_timeout(30, 0);
+    // One connection, so one server thread answers in order: a request's metrics are recorded
+    // (after its response is written) before the next request is read.
+    c->set_keep_alive(true);
     return c;
   }
   // Peak resident memory of the server (kB), from /proc.

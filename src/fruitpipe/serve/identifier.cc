@@ -116,7 +116,6 @@ void Identifier::Release(model::Featurizer* f) {
 }
 
 IdentifyOutcome Identifier::Identify(std::string_view bytes, Clock::time_point deadline) {
-  const Clock::time_point start = Clock::now();
   if (bytes.empty()) return Reject(kRejectEmpty, "empty body: send the image bytes");
   if (bytes.size() > limits_.max_bytes) {
     return Reject(kRejectTooLarge, "image of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
@@ -153,7 +152,6 @@ IdentifyOutcome Identifier::Identify(std::string_view bytes, Clock::time_point d
   model::Featurizer& featurizer = *lease.get();
   std::vector<float> tensor(featurizer.input_spec().TensorSize());
   image::Preprocess(decoded.image.rgb, featurizer.input_spec(), tensor.data());
-  decoded.image.rgb.release();
   std::vector<float> features(static_cast<std::size_t>(featurizer.dim()));
   featurizer.Run(tensor.data(), 1, features.data());
   const classify::Prediction p = model_.PredictFeatures(features.data());
@@ -169,7 +167,7 @@ IdentifyOutcome Identifier::Identify(std::string_view bytes, Clock::time_point d
     // The classifier's reasons are codes; the client gets them spelled out with the figures.
     std::string why;
     if (p.unknown_reason.find("far_from_class") != std::string::npos) {
-      why = "far from every " + p.label + " seen in training (distance " + Fixed(p.distance) + " > " +
+      why = "far from the " + p.label + " photos seen in training (distance " + Fixed(p.distance) + " > " +
             Fixed(p.distance_threshold) + ")";
     }
     if (p.unknown_reason.find("low_confidence") != std::string::npos) {
@@ -179,10 +177,6 @@ IdentifyOutcome Identifier::Identify(std::string_view bytes, Clock::time_point d
     r.reason = why;
   }
   for (std::size_t i = 0; i < p.top.size() && i < 5; ++i) r.top5.push_back({p.top[i].label, p.top[i].probability});
-  r.format = decoded.image.format;
-  r.width = decoded.image.width;
-  r.height = decoded.image.height;
-  r.wait_ms = Ms(begin - start);
   r.latency_ms = Ms(Clock::now() - begin);
   return out;
 }

@@ -51,10 +51,7 @@ struct Identification {
   bool unknown = false;
   std::string reason;          // why the answer is "unknown"; empty otherwise
   std::vector<LabelProbability> top5;
-  std::string format;          // of the decoded image: jpeg, png, webp, bmp
-  int width = 0, height = 0;
-  double wait_ms = 0;          // queued for a worker
-  double latency_ms = 0;       // decode to answer, excluding the wait
+  double latency_ms = 0;       // decode to answer, excluding the wait for a worker
 };
 
 // Identification or the reason the input was refused (not an error of the service).

@@ -1,6 +1,7 @@
 #include "fruitpipe/serve/server.h"
 
 #include <openssl/crypto.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdint>
@@ -123,8 +124,15 @@ std::string ReadTokenFile(const std::string& path) {
   return token;
 }
 
+// Debian's cpp-httplib is built with a listen backlog of 5: a burst of new connections beyond
+// that waits for SYN retransmits (1 s, then 3 s). listen() again on the bound socket raises it.
+class HttpServer : public httplib::Server {
+ public:
+  bool RaiseBacklog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
+};
+
 struct Server::Impl {
-  httplib::Server http;
+  HttpServer http;
 };
 
 Server::Server(Identifier& identifier, ServerOptions options)
@@ -305,7 +313,7 @@ void Server::Routes() {
 }
 
 void Server::Bind() {
-  httplib::Server& http = impl_->http;
+  HttpServer& http = impl_->http;
   if (options_.port == 0) {
     port_ = http.bind_to_any_port(options_.host);
     if (port_ <= 0) throw IOError(options_.host + ": cannot listen on any port");
@@ -315,6 +323,7 @@ void Server::Bind() {
     }
     port_ = options_.port;
   }
+  if (!impl_->http.RaiseBacklog()) throw IOError(options_.host + ":" + std::to_string(port_) + ": listen failed");
 }
 
 void Server::Run() {

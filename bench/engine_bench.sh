@@ -42,21 +42,23 @@ peak=$(grep '^# FMA' "$tmp/fp.tsv" | sed 's/.*: \([0-9.]*\) GFLOP.*/\1/' | sort 
 gflop224=$(grep '^# GFLOP' "$tmp/fp.tsv" | head -1 | sed 's/.*224 \([0-9.]*\),.*/\1/')
 
 echo
-printf '%-8s %-10s %-5s %5s %8s %9s %7s %9s %8s\n' engine precision size thr img/s GFLOP/s %peak img/cpu-s "x ORT"
+printf '%-8s %-10s %-5s %5s %8s %9s %7s %9s %9s %8s\n' engine precision size thr img/s GFLOP/s %peak img/cpu-s %peak/cpu "x ORT"
 awk -F'\t' -v peak="$peak" -v g224="$gflop224" '
   FILENAME ~ /ort/ { if ($5 > ort[$2]) ort[$2] = $5; if ($8 > ortcpu[$2]) ortcpu[$2] = $8; next }
   /^fruitpipe/ { key = $2 "\t" $3 "\t" $4 "\t" $5; if ($7 > best[key]) { best[key] = $7; gf[key] = $8; cpu[key] = $10 }
                  if ($10 > cpu[key]) cpu[key] = $10; order[key] = ++n }
   END {
-    for (t in ort) printf "%-8s %-10s %-5s %5s %8.1f %9.1f %6.0f%% %9.1f %8s\n", "ort", "fp32", 224, t, ort[t],
-                          ort[t] * g224, 100 * ort[t] * g224 / (peak * t), ortcpu[t], "1.00"
+    for (t in ort) printf "%-8s %-10s %-5s %5s %8.1f %9.1f %6.0f%% %9.1f %8.0f%% %8s\n", "ort", "fp32", 224, t, ort[t],
+                          ort[t] * g224, 100 * ort[t] * g224 / (peak * t), ortcpu[t], 100 * ortcpu[t] * g224 / peak, "1.00"
     for (k in best) {
       split(k, f, "\t")
       ratio = (f[4] in ort) ? sprintf("%.2f", best[k] / ort[f[4]]) : "-"
-      printf "%-8s %-10s %-5s %5s %8.1f %9.1f %6.0f%% %9.1f %8s\n", f[1], f[2], f[3], f[4], best[k], gf[k],
-             100 * gf[k] / (peak * f[4]), cpu[k], ratio
+      printf "%-8s %-10s %-5s %5s %8.1f %9.1f %6.0f%% %9.1f %8.0f%% %8s\n", f[1], f[2], f[3], f[4], best[k], gf[k],
+             100 * gf[k] / (peak * f[4]), cpu[k], 100 * cpu[k] * gf[k] / best[k] / peak, ratio
     }
   }' "$tmp/ort.tsv" "$tmp/fp.tsv" | sort -k1,1r -k2,2 -k3,3nr -k4,4n
+echo "# %peak: GFLOP/s over threads x the FMA peak; img/cpu-s and %peak/cpu: per CPU-second of the process, what"
+echo "#   one core delivers even on a shared machine (for a team of threads it includes their spinning)"
 echo "# x ORT: images/s over ONNX Runtime's at 224 with the same threads (smaller sizes: the speed-up of the trade)"
 
 if [[ -x $build/fruitpipe && -d $data/Test ]]; then

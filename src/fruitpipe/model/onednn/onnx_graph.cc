@@ -229,6 +229,9 @@ void Lowering::LowerConv(const onnx::NodeProto& node) {
     if (d.size() != 2) FailNode(node, "dilations must have 2 values");
     op.dilation = {d[0], d[1]};
   }
+  if (op.stride[0] <= 0 || op.stride[1] <= 0 || op.dilation[0] <= 0 || op.dilation[1] <= 0) {
+    FailNode(node, "strides and dilations must be positive");
+  }
   const std::array<std::int64_t, 2> extent{(op.kernel[0] - 1) * op.dilation[0] + 1, (op.kernel[1] - 1) * op.dilation[1] + 1};
   const std::array<std::int64_t, 2> size{in.h, in.w};
   const auto* auto_pad = Attr(node, "auto_pad");
@@ -245,6 +248,7 @@ void Lowering::LowerConv(const onnx::NodeProto& node) {
     if (auto p = IntsAttr(node, "pads"); !p.empty()) {
       if (p.size() != 4) FailNode(node, "pads must have 4 values");
       op.pads = {p[0], p[1], p[2], p[3]};  // ONNX order: h_begin, w_begin, h_end, w_end
+      if (*std::min_element(p.begin(), p.end()) < 0) FailNode(node, "negative pads are not supported");
     }
   } else if (pad_mode != "VALID") {
     FailNode(node, "auto_pad '" + pad_mode + "' is not supported");

@@ -313,6 +313,9 @@ std::vector<Expectation> WriteHostileCorpus(const fs::path& root, bool as_root) 
       c.RejectedEntry("unreadable.jpg", ": Permission denied", true, "mode 000 file");
     }
   }
+  c.Rejected("latin1-\xE9t\xE9.jpg", jpeg,
+             "file name is not valid UTF-8 (paths are UTF-8 strings in Parquet and JSON): rename it",
+             "valid JPEG whose name is Latin-1 bytes, not UTF-8");
   WriteFile(root / "no-folder.jpg", jpeg);
   c.Add(MakeRejected("no-folder.jpg", "image directly in the source root (no label)",
                      "no class folder: images must be in <Label>/ folders", false));

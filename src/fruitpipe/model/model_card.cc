@@ -136,7 +136,7 @@ ModelCard ParseModelCard(const std::string& json_text, const std::string& card_p
   json doc;
   try {
     doc = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1E999
     std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 1, ..."
     const auto bracket = what.find("] ");
     if (bracket != std::string::npos) what = what.substr(bracket + 2);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/common/utf8.h"
 
 namespace fruitpipe::pipeline {
 namespace {
@@ -37,6 +38,10 @@ std::vector<SourceImage> ListSource(storage::Storage& source, std::vector<Reject
   std::vector<SourceImage> images;
   for (auto& obj : source.List("")) {
     if (IsHiddenOrMeta(obj.key)) continue;
+    if (!IsValidUtf8(obj.key)) {
+      if (rejected) rejected->push_back({source.Uri(obj.key), "file name is not valid UTF-8 (paths are UTF-8 strings in Parquet and JSON): rename it"});
+      continue;
+    }
     const auto slash = obj.key.rfind('/');
     if (slash == std::string::npos) {
       if (rejected) rejected->push_back({source.Uri(obj.key), "no class folder: images must be in <Label>/ folders"});

@@ -276,7 +276,10 @@ PcaStageOutcome PcaStage(const RunOptions& o, storage::Storage& out, Coordinator
 
 std::string RejectedJsonl(const std::vector<Rejection>& rejected) {
   std::string text;
-  for (const auto& r : rejected) text += json{{"path", r.path}, {"reason", r.reason}}.dump() + "\n";
+  // A path that is not UTF-8 (rejected for that reason) is written with U+FFFD in its place.
+  for (const auto& r : rejected) {
+    text += json{{"path", r.path}, {"reason", r.reason}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  }
   return text;
 }
 
@@ -411,7 +414,7 @@ nlohmann::json RunPipeline(const RunOptions& o, Coordinator& coord) {
     if (out->GetIfExists(kPlanKey) != plan_bytes) out->Put(kPlanKey, plan_bytes);
     json rejects = json::array();
     for (const auto& r : list_rejects) rejects.push_back({r.path, r.reason});
-    plan_bytes = json{{"plan", plan_bytes}, {"list_rejects", rejects}}.dump();
+    plan_bytes = json{{"plan", plan_bytes}, {"list_rejects", rejects}}.dump(-1, ' ', false, json::error_handler_t::replace);
   }
   if (!independent) coord.Broadcast(plan_bytes);
   const json envelope = json::parse(plan_bytes);

@@ -66,7 +66,8 @@ std::string UtcNow() {
 
 void SendJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // Reasons may quote request bytes (a content type, say) that are not UTF-8.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 int StatusFor(const std::string& category) {
@@ -200,7 +201,15 @@ void Server::Routes() {
     return httplib::Server::HandlerResponse::Handled;
   }));
 
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+  // A bug, not a bad request: the client gets no detail, the operator's log gets the message.
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s internal error: %s\n", UtcNow().c_str(), e.what());
+    } catch (...) {
+      std::fprintf(stderr, "%s internal error: unknown exception\n", UtcNow().c_str());
+    }
     SendJson(res, 500, {{"error", "internal"}, {"reason", "internal error"}});
   });
 

@@ -37,7 +37,7 @@ test: deps build
 	bash scripts/run-tests.sh $(BUILD)
 
 asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DFRUITPIPE_SANITIZE=ON -DFRUITPIPE_WERROR=ON -DFRUITPIPE_BUILD_BENCH=OFF
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRUITPIPE_SANITIZE=ON -DFRUITPIPE_WERROR=ON -DFRUITPIPE_BUILD_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	bash scripts/run-tests.sh $(ASAN_BUILD)
 

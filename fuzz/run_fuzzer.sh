@@ -41,8 +41,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 log=$work/fuzz.log
 status=0
+# -error_exitcode=1: libFuzzer's default (77) is the code this script and CTest read as "skipped".
 "$fuzzer" "$work/corpus" "$seeds" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
-  -print_final_stats=1 -artifact_prefix="$work/" "$@" >"$log" 2>&1 || status=$?
+  -print_final_stats=1 -error_exitcode=1 -artifact_prefix="$work/" "$@" >"$log" 2>&1 || status=$?
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 echo "$name: ${execs:-?} executions in $seconds s, corpus $(ls "$work/corpus" | wc -l) files (log: $log)"
 if [ "$status" != 0 ]; then

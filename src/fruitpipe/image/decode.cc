@@ -86,12 +86,15 @@ bool ReadHeader(std::string_view b, HeaderInfo* info, std::string* reason) {
   return false;
 }
 
+std::string FileTooLargeReason(std::uint64_t bytes, std::size_t max_bytes) {
+  return "file of " + std::to_string(bytes) + " bytes exceeds the limit of " + std::to_string(max_bytes);
+}
+
 namespace {
 
 DecodeOutcome DecodeChecked(std::string_view bytes, const DecodeLimits& limits) {
   if (bytes.size() > limits.max_bytes) {
-    return Reject("file of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
-                  std::to_string(limits.max_bytes));
+    return Reject(FileTooLargeReason(bytes.size(), limits.max_bytes));
   }
   HeaderInfo header;
   std::string reason;

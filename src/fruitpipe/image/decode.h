@@ -49,4 +49,8 @@ bool ReadHeader(std::string_view bytes, HeaderInfo* info, std::string* reason);
 // cv::imdecode; GIF is rejected ("unsupported format gif"). Thread-safe; see docs/model-card.md.
 DecodeOutcome DecodeImage(std::string_view bytes, const DecodeLimits& limits = {});
 
+// The rejection reason for an encoded file over DecodeLimits::max_bytes (also used before
+// reading, from a listing's size).
+std::string FileTooLargeReason(std::uint64_t bytes, std::size_t max_bytes);
+
 }  // namespace fruitpipe::image

@@ -459,13 +459,14 @@ nlohmann::json RunPipeline(const RunOptions& o, Coordinator& coord) {
   // Fetch the next shard while this one is featurized (network/disk overlaps compute).
   std::optional<int> item = coord.NextItem();
   std::future<FetchedShard> next;
-  if (item) next = std::async(std::launch::async, FetchShard, std::ref(*source), std::cref(*pending[*item]));
+  const std::size_t max_bytes = o.limits.max_bytes;
+  if (item) next = std::async(std::launch::async, FetchShard, std::ref(*source), std::cref(*pending[*item]), max_bytes);
   while (item) {
     const ShardPlan& shard = *pending[static_cast<std::size_t>(*item)];
     const double shard_start = NowSeconds();
     FetchedShard fetched = next.get();
     item = coord.NextItem();
-    if (item) next = std::async(std::launch::async, FetchShard, std::ref(*source), std::cref(*pending[*item]));
+    if (item) next = std::async(std::launch::async, FetchShard, std::ref(*source), std::cref(*pending[*item]), max_bytes);
     ShardOutput result = FeaturizeShard(*source, std::move(fetched), *featurizer, wcfg);
     const double write_start = NowSeconds();
     ShardRecord record;

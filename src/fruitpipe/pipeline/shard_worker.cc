@@ -15,17 +15,24 @@ double NowSeconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-FetchedShard FetchShard(storage::Storage& source, const ShardPlan& plan) {
+FetchedShard FetchShard(storage::Storage& source, const ShardPlan& plan, std::size_t max_bytes) {
   FetchedShard fetched;
   fetched.plan = &plan;
   fetched.start = NowSeconds();
+  fetched.objects.resize(plan.images.size());
   std::vector<std::string> keys;
   keys.reserve(plan.images.size());
-  for (const auto& img : plan.images) keys.push_back(img.key);
-  fetched.objects.resize(keys.size());
   // GetMany calls back in any order; place each result at its key's position.
   std::unordered_map<std::string, std::size_t> position;
-  for (std::size_t i = 0; i < keys.size(); ++i) position.emplace(keys[i], i);
+  for (std::size_t i = 0; i < plan.images.size(); ++i) {
+    const SourceImage& img = plan.images[i];
+    if (img.size > max_bytes) {
+      fetched.objects[i] = {img.key, false, {}, image::FileTooLargeReason(img.size, max_bytes)};
+      continue;
+    }
+    keys.push_back(img.key);
+    position.emplace(img.key, i);
+  }
   std::mutex mu;
   source.GetMany(keys, [&](storage::FetchResult&& r) {
     std::lock_guard lock(mu);

@@ -28,7 +28,9 @@ struct FetchedShard {
   std::vector<storage::FetchResult> objects;  // in plan order
   double start = 0, end = 0;
 };
-FetchedShard FetchShard(storage::Storage& source, const ShardPlan& plan);
+// Reads the shard's objects. An image whose listed size is over `max_bytes` is not read (its
+// result carries the decoder's size reason): a huge object costs no memory or transfer.
+FetchedShard FetchShard(storage::Storage& source, const ShardPlan& plan, std::size_t max_bytes);
 
 struct ShardOutput {
   FeatureBatch features;

@@ -1,12 +1,17 @@
 # Thin wrapper over CMake. `make demo` and `make test` work on a fresh Debian 12 machine.
 #   make          build build/fruitpipe
 #   make demo     install deps, build, run the full pipeline on the dev Test split
-#   make test     install deps, build (warnings as errors), run every test
-#   make asan     the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test     everything CI runs: `check`, then `asan`, then `fuzz`; ends with one
+#                 CTest-style summary line over all of them
+#   make check    install deps, build (warnings as errors), run every test (the quick loop)
+#   make asan     the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz     each libFuzzer target for FUZZ_SECONDS from its seed corpus (clang build)
 #   make bench    benchmarks (figures, not tests)
 SHELL := /bin/bash
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc)
 SHARED ?= $(abspath ../shared)
 FRUITS_DIR ?= $(SHARED)/data/fruits360-dev/Test
@@ -14,7 +19,7 @@ FRUITPIPE_MODEL ?= $(SHARED)/models/mobilenet_v2_features.json
 DEMO_OUT ?= out/demo
 export FRUITPIPE_MODEL
 
-.PHONY: all deps configure build demo test asan bench clean
+.PHONY: all deps configure build demo test check asan fuzz bench clean
 
 all: build
 
@@ -33,7 +38,16 @@ demo: deps build
 	$(BUILD)/fruitpipe inspect $(DEMO_OUT)/Results_PCA --rows 2
 	@echo "demo: outputs in $(DEMO_OUT) (open $(DEMO_OUT)/report.html)"
 
-test: deps build
+# Each suite appends its CTest summary to $(SUMMARY); the last line totals them.
+SUMMARY ?= $(BUILD)/test-summary.txt
+export FRUITPIPE_TEST_SUMMARY := $(abspath $(SUMMARY))
+
+test: deps
+	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
+	$(MAKE) --no-print-directory check asan fuzz
+	@bash scripts/test-summary.sh $(SUMMARY)
+
+check: deps build
 	bash scripts/run-tests.sh $(BUILD)
 
 asan: deps
@@ -41,8 +55,11 @@ asan: deps
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	bash scripts/run-tests.sh $(ASAN_BUILD)
 
+fuzz: deps
+	bash scripts/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 bench: deps build
 	bash bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) out
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) out

@@ -29,3 +29,24 @@ for split in $splits; do
     tail -1 "$out.time"
   done
 done
+
+# Issue 4: one process against `mpirun -np 2` on the same cores (each rank sizes its threads to
+# its share), and the largest rank's peak RSS (GNU time reports the biggest reaped descendant).
+if command -v mpirun >/dev/null 2>&1; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  split=${splits%% *}
+  echo "== $split: one process vs mpirun ($(nproc) cores)"
+  printf '%-16s %7s %9s %10s %7s %13s\n' launch images seconds images/s shards "peak RSS MiB"
+  for np in 1 2 3; do
+    out=$work/mpi-$np
+    launch=(mpirun -np "$np") label="mpirun -np $np"
+    if [ "$np" = 1 ]; then launch=() label="single process"; fi
+    /usr/bin/time -f "%M" -o "$out.rss" "${launch[@]}" "$root/$build/fruitpipe" run "$shared/data/fruits360-dev/$split" "$out" \
+      --model "$model" --quiet --json >"$out.json"
+    node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.argv[1]));
+      const rss = Number(require("fs").readFileSync(process.argv[3], "utf8").trim()) / 1024;
+      console.log(`${process.argv[2].padEnd(16)} ${String(r.images).padStart(7)} ${r.seconds.toFixed(2).padStart(9)} ${r.images_per_second.toFixed(1).padStart(10)} ${String(r.shard_timeline.length).padStart(7)} ${rss.toFixed(0).padStart(13)}`);
+    ' "$out.json" "$label" "$out.rss"
+  done
+fi

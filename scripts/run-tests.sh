@@ -12,9 +12,8 @@ export FRUITPIPE_SHARED_DIR=${FRUITPIPE_SHARED_DIR:-$(cd .. && pwd)/shared}
 export AWS_EC2_METADATA_DISABLED=true
 # CI makes the tests that need ../shared (real model, dev data) mandatory.
 if [ "${CI:-}" = "true" ]; then export FRUITPIPE_REQUIRE_SHARED=1; fi
-# Sanitized builds (make asan): leaks of libraries that are not ours are suppressed by name;
-# UBSan stops at its first report with a stack. Plain builds ignore these.
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizer/lsan.supp:print_suppressions=0}
+# Sanitized builds (make asan): UBSan stops at its first report, with a stack. Plain builds
+# ignore it.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -159,6 +159,9 @@ TEST_P(MpiTest, MpirunMatchesSingleProcess) {
   const json run = json::parse(ReadLocalFile((out / "run.json").string()));
   EXPECT_EQ(run["workers"]["processes"], ranks);
   EXPECT_EQ(run["workers"]["mode"], "mpi");
+  // Counts are the run's, summed over ranks, not the root rank's own share.
+  EXPECT_EQ(run["images_processed"], run["images"]);
+  EXPECT_EQ(run["shards_processed"], run["shard_timeline"].size());
   std::set<std::string> workers;
   for (const auto& s : run["shard_timeline"]) workers.insert(s["worker"].get<std::string>());
   EXPECT_GE(workers.size(), 2u) << "shards should spread over ranks";

@@ -491,12 +491,19 @@ nlohmann::json RunPipeline(const RunOptions& o, Coordinator& coord) {
     images_processed += static_cast<std::int64_t>(shard.images.size());
   }
   progress.Finish();
+  // Each rank featurized its own shards; the run's counts are the sums (root reports them).
+  std::int64_t images_total = 0, shards_total = 0;
+  for (const auto& s : coord.Gather(json::array({images_processed, processed.size()}).dump())) {
+    const json counts = json::parse(s);
+    images_total += counts.at(0).get<std::int64_t>();
+    shards_total += counts.at(1).get<std::int64_t>();
+  }
 
   json run = {{"command", o.command},
               {"run_id", plan.run_id.empty() ? plan.plan.shards.empty() ? "" : plan.plan.shards.back().run_id : plan.run_id},
-              {"images_processed", images_processed},
+              {"images_processed", images_total},
               {"list_seconds", list_seconds},
-              {"shards_processed", processed.size()},
+              {"shards_processed", shards_total},
               {"workers", {{"processes", coord.size()}, {"threads_per_process", threads},
                            {"cores", std::thread::hardware_concurrency()}, {"mode", o.worker_mode}}},
               {"model", {{"name", card.name}, {"sha256", card.sha256}, {"card", card.card_path},

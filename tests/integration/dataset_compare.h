@@ -37,7 +37,10 @@ inline std::map<std::string, DatasetRow> ReadDataset(const std::filesystem::path
     return path.rfind(root, 0) == 0 ? path.substr(root.size()) : path;
   };
   std::map<std::string, DatasetRow> rows;
+  // Hidden files (a killed write's temporary) are not part of a dataset, for us as for Spark.
+  const auto hidden = [](const fs::path& p) { return p.filename().string().front() == '.'; };
   for (const auto& e : fs::directory_iterator(out / "Results")) {
+    if (hidden(e.path())) continue;
     const auto b = pipeline::ParseResults(ReadLocalFile(e.path().string()));
     for (std::size_t i = 0; i < b.rows.size(); ++i) {
       DatasetRow& r = rows[relative(b.rows[i].path)];
@@ -48,6 +51,7 @@ inline std::map<std::string, DatasetRow> ReadDataset(const std::filesystem::path
     }
   }
   for (const auto& e : fs::directory_iterator(out / "Results_PCA")) {
+    if (hidden(e.path())) continue;
     const auto b = pipeline::ParseResultsPca(ReadLocalFile(e.path().string()));
     for (std::size_t i = 0; i < b.rows.size(); ++i) {
       DatasetRow& r = rows[relative(b.rows[i].path)];

@@ -257,6 +257,8 @@ PcaStageOutcome PcaStage(const RunOptions& o, storage::Storage& out, Coordinator
     for (const auto& [k, v] : timings) result.shard_timing[k] = v;
   }
   if (coord.is_root()) {
+    // Every writer has passed the barrier: temporaries left by killed writes are garbage.
+    out.RemoveAbandonedWrites("");
     // Parts of an older model, and Results parts no commit record names, are garbage now.
     for (const auto& obj : out.List(std::string(kResultsPcaDir) + "/")) {
       if (obj.key.find("-" + model_id + ".") == std::string::npos) out.Delete(obj.key);

@@ -154,6 +154,9 @@ class DatasetEraser {
     }
     UpdateRunJson();
     RefreshReport();
+    // A write killed earlier (this erasure's or the run's) may have left a temporary copy of
+    // the subject's rows: none may outlive the erasure.
+    out_.RemoveAbandonedWrites("");
     if (marker_.success && report_->pca != "dropped") out_.Put(pipeline::kSuccessKey, "");
     out_.Delete(kErasureMarkerKey);
   }

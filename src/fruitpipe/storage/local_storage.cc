@@ -77,6 +77,23 @@ std::vector<ObjectInfo> LocalStorage::List(std::string_view prefix) {
   return out;
 }
 
+void LocalStorage::RemoveAbandonedWrites(std::string_view prefix) {
+  std::error_code ec;
+  const fs::path start = root_ / std::string(prefix.substr(0, prefix.rfind('/') == std::string_view::npos ? 0 : prefix.rfind('/')));
+  auto it = fs::recursive_directory_iterator(start, fs::directory_options::skip_permission_denied, ec);
+  if (ec) return;  // nothing written under the prefix
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const std::string name = it->path().filename().string();
+    std::error_code stat_ec;
+    if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos &&
+        it->is_regular_file(stat_ec) &&
+        it->path().lexically_relative(root_).generic_string().rfind(prefix, 0) == 0) {
+      fs::remove(it->path(), stat_ec);
+    }
+  }
+}
+
 std::string LocalStorage::Get(std::string_view key) {
   const fs::path p = Path(key);
   std::error_code ec;
@@ -93,7 +110,9 @@ void LocalStorage::Put(std::string_view key, std::string_view data) {
   std::error_code ec;
   fs::create_directories(p.parent_path(), ec);
   if (ec) ThrowErrno("create directory", p.parent_path(), ec.value());
-  const fs::path tmp = p.string() + TempSuffix();
+  // Hidden (leading '.'): a file a crash leaves behind is skipped by Spark, Hadoop and glob
+  // readers like every other hidden file, and removed by RemoveAbandonedWrites.
+  const fs::path tmp = p.parent_path() / ("." + p.filename().string() + TempSuffix());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) ThrowErrno("create", tmp, errno);
   std::size_t written = 0;

@@ -19,6 +19,7 @@ class LocalStorage : public Storage {
   void Delete(std::string_view key) override;
   bool Exists(std::string_view key) override;
   void Rename(std::string_view from, std::string_view to) override;
+  void RemoveAbandonedWrites(std::string_view prefix) override;
 
   const std::filesystem::path& root() const { return root_; }
 

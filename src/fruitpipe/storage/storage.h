@@ -49,6 +49,11 @@ class Storage {
   // Moves an object. Local: rename(2); S3: copy then delete.
   virtual void Rename(std::string_view from, std::string_view to);
 
+  // Removes what writes killed mid-way left under `prefix` (LocalStorage: its hidden temporary
+  // files; they may hold rows, so erasure and the end of a run must not leave them). Only when
+  // no writer is running. Object stores have nothing visible to remove: a default of nothing.
+  virtual void RemoveAbandonedWrites(std::string_view prefix) {}
+
   // Reads many keys; `on_result` is called once per key, from any thread, in any order.
   // The default reads sequentially; remote stores override it to keep many requests in flight.
   virtual void GetMany(const std::vector<std::string>& keys,

@@ -82,8 +82,30 @@ TEST(LocalStorageTest, CrashedPutLeavesNoVisibleObject) {
   auto store = OpenStorage(tmp.str());
   std::filesystem::create_directories(tmp.path() / "d");
   // A temp file left by a crashed Put is not listed.
-  { std::FILE* f = std::fopen((tmp.path() / "d" / "x.tmp-1-2-3").c_str(), "w"); std::fclose(f); }
+  { std::FILE* f = std::fopen((tmp.path() / "d" / ".x.tmp-1-2-3").c_str(), "w"); std::fclose(f); }
   EXPECT_TRUE(store->List("").empty());
+}
+
+TEST(LocalStorageTest, RemoveAbandonedWritesDeletesOnlyTemporariesUnderThePrefix) {
+  fruitpipe::testing::TempDir tmp;
+  auto store = OpenStorage(tmp.str());
+  store->Put("Results/part-0.parquet", "rows");
+  store->Put("other/keep", "x");
+  std::filesystem::create_directories(tmp.path() / "Results" / "deeper");
+  const auto touch = [&](const std::filesystem::path& p) { std::FILE* f = std::fopen(p.c_str(), "w"); std::fclose(f); };
+  touch(tmp.path() / "Results" / ".part-1.parquet.tmp-7-0-1");
+  touch(tmp.path() / "Results" / "deeper" / ".part-2.parquet.tmp-7-1-1");
+  touch(tmp.path() / "other" / ".keep.tmp-7-2-1");
+  touch(tmp.path() / "Results" / ".hidden-but-not-a-temporary");
+  store->RemoveAbandonedWrites("Results/");
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "Results" / ".part-1.parquet.tmp-7-0-1"));
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "Results" / "deeper" / ".part-2.parquet.tmp-7-1-1"));
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() / "other" / ".keep.tmp-7-2-1"));  // outside the prefix
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() / "Results" / ".hidden-but-not-a-temporary"));
+  EXPECT_EQ(store->Get("Results/part-0.parquet"), "rows");
+  store->RemoveAbandonedWrites("");
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() / "other" / ".keep.tmp-7-2-1"));
+  EXPECT_EQ(store->Get("other/keep"), "x");
 }
 
 TEST(MemoryStorageTest, FaultHookFailsChosenOperations) {

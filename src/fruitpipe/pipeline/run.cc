@@ -257,8 +257,6 @@ PcaStageOutcome PcaStage(const RunOptions& o, storage::Storage& out, Coordinator
     for (const auto& [k, v] : timings) result.shard_timing[k] = v;
   }
   if (coord.is_root()) {
-    // Every writer has passed the barrier: temporaries left by killed writes are garbage.
-    out.RemoveAbandonedWrites("");
     // Parts of an older model, and Results parts no commit record names, are garbage now.
     for (const auto& obj : out.List(std::string(kResultsPcaDir) + "/")) {
       if (obj.key.find("-" + model_id + ".") == std::string::npos) out.Delete(obj.key);
@@ -289,6 +287,8 @@ std::string RejectedJsonl(const std::vector<Rejection>& rejected) {
 json Finish(const RunOptions& o, storage::Storage& out, Coordinator& coord, json run,
             const std::vector<Rejection>& list_rejects, const PcaStageOutcome* pca_outcome,
             const std::map<int, json>& fresh_timing, double start) {
+  // Every writer has passed the barrier: temporaries left by killed writes are garbage.
+  out.RemoveAbandonedWrites("");
   const std::vector<ShardRecord> records = LoadShardRecords(out);
   std::vector<Rejection> rejected = list_rejects;
   std::map<std::string, std::int64_t> labels;

@@ -31,10 +31,13 @@ void FsyncPath(const fs::path& path, int flags) {
   ::close(fd);
 }
 
+// Marks a Put's temporary file: `.<name>.tmp-<pid>-<n>-<random>`.
+constexpr std::string_view kTempMarker = ".tmp-";
+
 std::string TempSuffix() {
   static std::atomic<std::uint64_t> counter{0};
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  return ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+  return std::string(kTempMarker) + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
          std::to_string(rng() % 1000000);
 }
 
@@ -49,14 +52,14 @@ fs::path LocalStorage::Path(std::string_view key) const {
 
 std::string LocalStorage::Uri(std::string_view key) const { return Path(key).string(); }
 
-std::vector<ObjectInfo> LocalStorage::List(std::string_view prefix) {
-  std::vector<ObjectInfo> out;
+void LocalStorage::ForEachFile(std::string_view prefix,
+                               const std::function<void(const fs::directory_entry&, std::string key)>& visit) const {
   std::error_code ec;
-  if (!fs::exists(root_, ec)) return out;
+  if (!fs::exists(root_, ec)) return;
   // Walk the deepest directory the prefix names, then filter by the full prefix.
   std::string dir_part(prefix.substr(0, prefix.rfind('/') == std::string_view::npos ? 0 : prefix.rfind('/')));
   const fs::path start = Path(dir_part);
-  if (!fs::is_directory(start, ec)) return out;
+  if (!fs::is_directory(start, ec)) return;
   auto it = fs::recursive_directory_iterator(start, fs::directory_options::skip_permission_denied, ec);
   if (ec) ThrowErrno("list", start, ec.value());
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -68,30 +71,31 @@ std::vector<ObjectInfo> LocalStorage::List(std::string_view prefix) {
     // key outside the root (and the target's folder as label), and drop a symlink loop.
     std::string key = entry.path().lexically_relative(root_).generic_string();
     if (key.rfind(prefix, 0) != 0) continue;
-    if (key.find(".tmp-") != std::string::npos) continue;  // in-flight or crashed Puts
+    visit(entry, std::move(key));
+  }
+}
+
+std::vector<ObjectInfo> LocalStorage::List(std::string_view prefix) {
+  std::vector<ObjectInfo> out;
+  ForEachFile(prefix, [&](const fs::directory_entry& entry, std::string key) {
+    if (key.find(kTempMarker) != std::string::npos) return;  // in-flight or crashed Puts
+    std::error_code stat_ec;
     std::uint64_t size = 0;
     if (entry.is_regular_file(stat_ec)) size = entry.file_size(stat_ec);
     out.push_back({std::move(key), size});
-  }
+  });
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   return out;
 }
 
 void LocalStorage::RemoveAbandonedWrites(std::string_view prefix) {
-  std::error_code ec;
-  const fs::path start = root_ / std::string(prefix.substr(0, prefix.rfind('/') == std::string_view::npos ? 0 : prefix.rfind('/')));
-  auto it = fs::recursive_directory_iterator(start, fs::directory_options::skip_permission_denied, ec);
-  if (ec) return;  // nothing written under the prefix
-  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    const std::string name = it->path().filename().string();
-    std::error_code stat_ec;
-    if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos &&
-        it->is_regular_file(stat_ec) &&
-        it->path().lexically_relative(root_).generic_string().rfind(prefix, 0) == 0) {
-      fs::remove(it->path(), stat_ec);
+  ForEachFile(prefix, [](const fs::directory_entry& entry, const std::string&) {
+    const std::string name = entry.path().filename().string();
+    std::error_code ec;
+    if (name.size() > 1 && name[0] == '.' && name.find(kTempMarker) != std::string::npos && entry.is_regular_file(ec)) {
+      fs::remove(entry.path(), ec);
     }
-  }
+  });
 }
 
 std::string LocalStorage::Get(std::string_view key) {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <string>
 
 #include "fruitpipe/storage/storage.h"
 
@@ -25,6 +27,9 @@ class LocalStorage : public Storage {
 
  private:
   std::filesystem::path Path(std::string_view key) const;
+  // Calls `visit` for every non-directory entry whose key starts with `prefix` (List's walk).
+  void ForEachFile(std::string_view prefix,
+                   const std::function<void(const std::filesystem::directory_entry&, std::string key)>& visit) const;
   std::filesystem::path root_;
 };
 

@@ -40,8 +40,8 @@ demo: deps build
 
 # Each suite appends its CTest summary to $(SUMMARY); the last line totals them.
 SUMMARY ?= $(BUILD)/test-summary.txt
-export FRUITPIPE_TEST_SUMMARY := $(abspath $(SUMMARY))
 
+test: export FRUITPIPE_TEST_SUMMARY = $(abspath $(SUMMARY))
 test: deps
 	@mkdir -p $(dir $(SUMMARY)) && rm -f $(SUMMARY)
 	$(MAKE) --no-print-directory check asan fuzz

@@ -21,6 +21,7 @@ status=0
 (cd "$build" && ctest --output-on-failure --timeout 1200 -j2 "$@") 2>&1 | tee "$log" || status=$?
 if [ -n "${FRUITPIPE_TEST_SUMMARY:-}" ]; then
   line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)
+  mkdir -p "$(dirname "$FRUITPIPE_TEST_SUMMARY")"
   echo "$build: ${line:-no CTest summary (exit $status)}" >>"$FRUITPIPE_TEST_SUMMARY"
 fi
 exit "$status"

@@ -12,6 +12,7 @@ PACKAGES=(
   build-essential cmake pkg-config git ca-certificates time
   libopencv-dev                      # image decoding, OpenCV DNN reference backend
   libeigen3-dev                      # PCA, classifier
+  liblapacke-dev libopenblas-openmp-dev   # PCA eigensolver (LAPACK on OpenBLAS)
   libssl-dev libcurl4-openssl-dev libpugixml-dev   # hashes, S3 client
   libsnappy-dev libzstd-dev zlib1g-dev             # Parquet compression
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev

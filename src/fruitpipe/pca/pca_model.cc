@@ -7,6 +7,7 @@
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/pca/binary_io.h"
 #include "fruitpipe/pca/pca.h"
+#include "fruitpipe/pca/symmetric_eigen.h"
 
 namespace fruitpipe::pca {
 namespace {
@@ -49,11 +50,9 @@ PcaModel FitPca(const PcaStats& stats, const PcaFitOptions& options) {
   const Eigen::MatrixXd cov = stats.Scatter() / (n - 1.0);
   const double total = cov.trace();
   if (!(total > 0.0)) throw InvalidArgumentError("PCA fit: the rows have zero variance");
-  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(cov);
-  if (eig.info() != Eigen::Success) throw Error("PCA fit: eigendecomposition did not converge");
-
-  // Eigen returns ascending eigenvalues; rounding can leave tiny negative ones.
-  const Eigen::VectorXd values = eig.eigenvalues().reverse().cwiseMax(0.0);
+  const SymmetricEigen eig(cov);
+  // Rounding can leave tiny negative eigenvalues.
+  const Eigen::VectorXd values = eig.Eigenvalues().cwiseMax(0.0);
   int k = options.k;
   if (by_variance) {
     // A tolerance so that variance=1 selects the full rank despite rounding in the sum.
@@ -77,9 +76,10 @@ PcaModel FitPca(const PcaStats& stats, const PcaFitOptions& options) {
   model.total_variance = total;
   model.explained_variance = values.head(k);
   model.explained_variance_ratio = model.explained_variance / total;
+  const Eigen::MatrixXd vectors = eig.LeadingEigenvectors(k);
   model.components.resize(k, dim);
   for (int i = 0; i < k; ++i) {
-    Eigen::VectorXd v = eig.eigenvectors().col(dim - 1 - i);
+    Eigen::VectorXd v = vectors.col(i);
     Eigen::Index at = 0;
     v.cwiseAbs().maxCoeff(&at);  // first index on ties, so the choice is reproducible
     if (v(at) < 0) v = -v;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <atomic>
+#include <functional>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -155,6 +156,10 @@ struct EngineImpl {
   Plan& GetPlan(int runner, int images);
   // Runs `images` images from `input` on `runner`'s stream, one plan execution per chunk.
   void RunChunk(int runner, const float* input, int images, float* output);
+  // Calls run(runner, first image, images) for each chunk of a batch: on this thread with an
+  // OpenMP team (runner kTeam) or single-threaded (runner 0) when the batch is too small to
+  // split, else on options.threads image-parallel workers (runners 0..threads-1).
+  void ForEachChunk(int batch, const std::function<void(int, int, int)>& run);
 };
 
 namespace {
@@ -685,30 +690,15 @@ void EngineImpl::RunChunk(int runner, const float* input, int images, float* out
   s.wait();
 }
 
-Engine::Engine(Graph graph, const EngineOptions& options, const Ranges& ranges)
-    : impl_(std::make_unique<EngineImpl>(std::move(graph), options, ranges)) {}
-
-Engine::~Engine() = default;
-
-const Graph& Engine::graph() const { return impl_->graph; }
-int Engine::threads() const { return impl_->options.threads; }
-std::int64_t Engine::input_floats() const { return impl_->graph.values[impl_->graph.input].shape.size(); }
-std::int64_t Engine::output_floats() const { return impl_->graph.values[impl_->graph.output].shape.size(); }
-
-void Engine::Run(const float* input, int batch, float* output) {
-  EngineImpl& impl = *impl_;
-  const int chunk = impl.options.chunk;
-  const int chunks = (batch + chunk - 1) / chunk;
-  const std::int64_t in = input_floats(), out = output_floats();
-  const int workers = impl.options.split_images ? std::min(impl.options.threads, chunks) : 1;
+void EngineImpl::ForEachChunk(int batch, const std::function<void(int, int, int)>& run) {
+  const int chunks = (batch + options.chunk - 1) / options.chunk;
+  auto images_of = [&](int c) { return std::min(options.chunk, batch - c * options.chunk); };
+  const int workers = options.split_images ? std::min(options.threads, chunks) : 1;
   if (workers <= 1) {
     // Too few images to split (or asked not to): the primitives use every thread instead.
-    const bool team = impl.options.threads > 1;
-    omp_set_num_threads(impl.options.threads);
-    for (int c = 0; c < chunks; ++c) {
-      const int start = c * chunk;
-      impl.RunChunk(team ? EngineImpl::kTeam : 0, input + start * in, std::min(chunk, batch - start), output + start * out);
-    }
+    omp_set_num_threads(options.threads);
+    const int runner = options.threads > 1 ? kTeam : 0;
+    for (int c = 0; c < chunks; ++c) run(runner, c * options.chunk, images_of(c));
     return;
   }
   // Image-parallel: each worker runs whole chunks single-threaded, taking the next chunk when
@@ -719,12 +709,9 @@ void Engine::Run(const float* input, int batch, float* output) {
   auto work = [&](int w) {
     try {
       omp_set_num_threads(1);
-      for (int c = next++; c < chunks; c = next++) {
-        const int start = c * chunk;
-        impl.RunChunk(w, input + start * in, std::min(chunk, batch - start), output + start * out);
-      }
+      for (int c = next++; c < chunks; c = next++) run(w, c * options.chunk, images_of(c));
     } catch (...) {
-      errors[w] = std::current_exception();
+      errors[static_cast<std::size_t>(w)] = std::current_exception();
       next = chunks;
     }
   };
@@ -737,32 +724,62 @@ void Engine::Run(const float* input, int batch, float* output) {
   }
 }
 
+Engine::Engine(Graph graph, const EngineOptions& options, const Ranges& ranges)
+    : impl_(std::make_unique<EngineImpl>(std::move(graph), options, ranges)) {}
+
+Engine::~Engine() = default;
+
+const Graph& Engine::graph() const { return impl_->graph; }
+int Engine::threads() const { return impl_->options.threads; }
+std::int64_t Engine::input_floats() const { return impl_->graph.values[impl_->graph.input].shape.size(); }
+std::int64_t Engine::output_floats() const { return impl_->graph.values[impl_->graph.output].shape.size(); }
+
+void Engine::Run(const float* input, int batch, float* output) {
+  EngineImpl& impl = *impl_;
+  const std::int64_t in = input_floats(), out = output_floats();
+  impl.ForEachChunk(batch, [&](int runner, int start, int images) {
+    impl.RunChunk(runner, input + start * in, images, output + start * out);
+  });
+}
+
 void Engine::MeasureRanges(const float* input, int batch, Ranges* ranges) {
   // Every value must be materialized in f32: no int8, no fused depthwise intermediates.
   if (impl_->options.int8 || impl_->options.fuse_depthwise) {
     throw std::logic_error("MeasureRanges needs an fp32 engine without depthwise fusion");
   }
-  omp_set_num_threads(1);
-  ranges->resize(impl_->graph.values.size(), 0.0f);
-  auto raise = [&](int v, const float* p, std::size_t n) {
-    float m = (*ranges)[v];
-    for (std::size_t k = 0; k < n; ++k) m = std::max(m, std::fabs(p[k]));
-    (*ranges)[v] = m;
+  EngineImpl& impl = *impl_;
+  const Graph& g = impl.graph;
+  const std::int64_t in = input_floats(), out = output_floats();
+  // Per runner (index runner + 1): its ranges and an output buffer for one chunk.
+  const std::size_t runners = impl.streams.size();
+  std::vector<Ranges> seen(runners, Ranges(g.values.size(), 0.0f));
+  std::vector<std::vector<float>> outputs(runners);
+  auto raise = [](float& range, const float* p, std::size_t n) {
+    for (std::size_t k = 0; k < n; ++k) range = std::max(range, std::fabs(p[k]));
   };
-  std::vector<float> output(static_cast<std::size_t>(output_floats()));
-  for (int k = 0; k < batch; ++k) {  // one image at a time: every value stays readable
-    const float* image = input + k * input_floats();
-    raise(impl_->graph.input, image, static_cast<std::size_t>(input_floats()));
-    Plan& plan = impl_->GetPlan(0, 1);
-    plan.slots[plan.input_slot].mem.set_data_handle(const_cast<float*>(image));
+  // Steps run one at a time, each read before the next: a slot is reused once its value is
+  // dead, so every value is readable only right after its step.
+  impl.ForEachChunk(batch, [&](int runner, int start, int images) {
+    Ranges& r = seen[static_cast<std::size_t>(runner + 1)];
+    std::vector<float>& output = outputs[static_cast<std::size_t>(runner + 1)];
+    output.resize(static_cast<std::size_t>(images * out));
+    const float* chunk_input = input + start * in;
+    raise(r[g.input], chunk_input, static_cast<std::size_t>(images * in));
+    Plan& plan = impl.GetPlan(runner, images);
+    dnnl::stream& s = impl.streams[static_cast<std::size_t>(runner + 1)];
+    plan.slots[plan.input_slot].mem.set_data_handle(const_cast<float*>(chunk_input));
     plan.slots[plan.output_slot].mem.set_data_handle(output.data());
     for (Step& step : plan.steps) {
-      step.prim.execute(impl_->streams[1], step.exec_args);
-      impl_->streams[1].wait();
+      step.prim.execute(s, step.exec_args);
+      s.wait();
       if (step.value < 0) continue;
       const memory& m = step.exec_args.at(DNNL_ARG_DST);
-      raise(step.value, static_cast<const float*>(m.get_data_handle()), m.get_desc().get_size() / sizeof(float));
+      raise(r[step.value], static_cast<const float*>(m.get_data_handle()), m.get_desc().get_size() / sizeof(float));
     }
+  });
+  ranges->resize(g.values.size(), 0.0f);
+  for (const Ranges& r : seen) {
+    for (std::size_t v = 0; v < r.size(); ++v) (*ranges)[v] = std::max((*ranges)[v], r[v]);
   }
 }
 

@@ -50,8 +50,8 @@ class Engine {
   // at a time per engine.
   void Run(const float* input, int batch, float* output);
 
-  // fp32 engines with fuse_depthwise off only: runs the images and raises `ranges` (sized on first use) to the largest
-  // |x| each value reaches.
+  // fp32 engines with fuse_depthwise off only: runs the images (split over threads like Run)
+  // and raises `ranges` (sized on first use) to the largest |x| each value reaches.
   void MeasureRanges(const float* input, int batch, Ranges* ranges);
 
   // One line per primitive of the single-threaded plan for a chunk of `batch` images: node,

@@ -16,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Enough images to see each activation's range on a spread of classes; calibration runs
-// them one at a time in fp32 (about 10 ms each at 224).
+// them through an unfused fp32 engine on every thread (about 4 ms each at 224 on 2 cores).
 constexpr std::size_t kMaxCalibrationImages = 128;
 
 class OneDnnFeaturizer : public Featurizer {

@@ -165,6 +165,11 @@ class Reference {
     for (const auto& n : model_.graph().node()) tensors_[n.output(0)] = Eval(n);
     return tensors_.at(output);
   }
+  // Every tensor of the last Run, by name (nullptr if the graph has no such tensor).
+  const Tensor* Find(const std::string& name) const {
+    auto it = tensors_.find(name);
+    return it == tensors_.end() ? nullptr : &it->second;
+  }
 
  private:
   static std::vector<std::int64_t> Ints(const onnx::NodeProto& n, const std::string& name, std::vector<std::int64_t> def) {
@@ -464,6 +469,41 @@ TEST(SyntheticModel, NotAnOnnxFileIsAnError) {
   std::ofstream(path) << "definitely not protobuf \xff\xff\xff";
   EXPECT_THROW(LoadOnnxGraph(path.string(), "input", "auto", 16, 16), InvalidArgumentError);
   EXPECT_THROW(LoadOnnxGraph((tmp.path() / "missing.onnx").string(), "input", "auto", 16, 16), NotFoundError);
+}
+
+// Calibration: each value's range is the largest |x| the reference computes for it, however
+// the images are split over chunks and threads (ranges are merged across workers).
+TEST(SyntheticModel, MeasuredRangesAreTheReferenceMaxima) {
+  fruitpipe::testing::TempDir tmp;
+  const ModelBuilder m = MobileNetLike();
+  const std::string path = m.Save(tmp.path() / "net.onnx");
+  const int size = 12, batch = 7;
+  const auto images = RandomImages(batch, 3 * size * size, 11);
+  Reference ref(m.model());
+  ref.Run("input", Tensor{{batch, 3, size, size}, images}, "features");
+  for (int threads : {1, 2}) {
+    EngineOptions options;
+    options.fuse_depthwise = false;
+    options.threads = threads;
+    options.chunk = 2;
+    Engine engine(LoadOnnxGraph(path, "input", "features", size, size), options);
+    Ranges ranges;
+    engine.MeasureRanges(images.data(), batch, &ranges);
+    const auto& values = engine.graph().values;
+    ASSERT_EQ(ranges.size(), values.size());
+    int compared = 0;
+    for (std::size_t v = 0; v < values.size(); ++v) {
+      const Tensor* t = ref.Find(values[v].name);
+      // A flatten is a view of its input, not a step: int8 never stores it, nothing measures it.
+      const int producer = values[v].producer;
+      if (t == nullptr || (producer >= 0 && engine.graph().ops[producer].kind == OpKind::kFlatten)) continue;
+      float want = 0.0f;
+      for (float x : t->data) want = std::max(want, std::fabs(x));
+      EXPECT_NEAR(ranges[v], want, 1e-4f * (1.0f + want)) << values[v].name << " threads " << threads;
+      ++compared;
+    }
+    EXPECT_GE(compared, 5) << "threads " << threads;
+  }
 }
 
 // int8: activation ranges from fp32 runs, then u8/s8 convolutions; the output stays close.

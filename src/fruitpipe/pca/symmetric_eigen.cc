@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <lapacke.h>
+#include <omp.h>
 
 #include "fruitpipe/common/error.h"
 
@@ -18,6 +19,22 @@ void Check(lapack_int info, const char* routine) {
   }
 }
 
+// OpenBLAS's OpenMP build runs each call on omp_get_max_threads() threads of the caller. The
+// eigensolver stays on one: on an idle 2-core machine a second thread saves 0.05 s of 0.22 s
+// (1280 features, k = 290), but with the other core busy the team stalls at each of dsytrd's
+// ~n parallel regions (a 0.3 s decomposition took 5 s beside a compile; docs/engine.md on
+// oversubscription).
+class OneBlasThread {
+ public:
+  OneBlasThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~OneBlasThread() { omp_set_num_threads(saved_); }
+  OneBlasThread(const OneBlasThread&) = delete;
+  OneBlasThread& operator=(const OneBlasThread&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace
 
 SymmetricEigen::SymmetricEigen(Eigen::MatrixXd a) : reflectors_(std::move(a)) {
@@ -30,6 +47,7 @@ SymmetricEigen::SymmetricEigen(Eigen::MatrixXd a) : reflectors_(std::move(a)) {
   diagonal_.resize(n);
   off_diagonal_.resize(std::max<lapack_int>(1, n - 1));
   tau_.resize(std::max<lapack_int>(1, n - 1));
+  const OneBlasThread one_thread;
   Check(LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'U', n, reflectors_.data(), n, diagonal_.data(), off_diagonal_.data(),
                        tau_.data()),
         "dsytrd");
@@ -39,6 +57,7 @@ Eigen::VectorXd SymmetricEigen::Eigenvalues() const {
   const lapack_int n = size();
   Eigen::VectorXd values = diagonal_;  // dsterf overwrites both inputs
   Eigen::VectorXd off = off_diagonal_;
+  const OneBlasThread one_thread;
   Check(LAPACKE_dsterf(n, values.data(), off.data()), "dsterf");
   return values.reverse();  // dsterf sorts ascending
 }
@@ -58,6 +77,7 @@ Eigen::MatrixXd SymmetricEigen::LeadingEigenvectors(int k) const {
   std::vector<lapack_int> support(2 * static_cast<std::size_t>(k));
   lapack_int found = 0;
   lapack_logical try_high_accuracy = 1;
+  const OneBlasThread one_thread;
   // Eigenvalues il..iu in ascending order: the k largest are n-k+1..n.
   Check(LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', n, d.data(), e.data(), 0.0, 0.0, n - k + 1, n, &found,
                        values.data(), vectors.data(), n, k, support.data(), &try_high_accuracy),

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -47,10 +48,10 @@ PcaModel FitPca(const PcaStats& stats, const PcaFitOptions& options) {
   }
 
   const double n = static_cast<double>(stats.count());
-  const Eigen::MatrixXd cov = stats.Scatter() / (n - 1.0);
+  Eigen::MatrixXd cov = stats.Scatter() / (n - 1.0);
   const double total = cov.trace();
   if (!(total > 0.0)) throw InvalidArgumentError("PCA fit: the rows have zero variance");
-  const SymmetricEigen eig(cov);
+  const SymmetricEigen eig(std::move(cov));  // LAPACK reduces it in place: no dim × dim copy
   // Rounding can leave tiny negative eigenvalues.
   const Eigen::VectorXd values = eig.Eigenvalues().cwiseMax(0.0);
   int k = options.k;

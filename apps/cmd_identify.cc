@@ -1,10 +1,12 @@
-// train, evaluate, predict: the fruit identifier on PCA features (docs/serving.md).
+// train, evaluate, predict: the fruit identifier (docs/serving.md, docs/formats/classifier.md).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -13,7 +15,9 @@
 #include "options.h"
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/pipeline/progress.h"
 #include "fruitpipe/report/report.h"
+#include "fruitpipe/serve/evaluate.h"
 #include "fruitpipe/serve/identifier.h"
 #include "fruitpipe/serve/model_dir.h"
 
@@ -27,30 +31,47 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 }
 
 struct TrainArgs {
-  std::string train_out;
+  serve::TrainOptions train;
   std::string model_dir;
   storage::StorageOptions storage;
-  double l2 = 1e-3;
-  int threads = 0;
+  bool quiet = false;
 };
 
-void Train(const TrainArgs& a) {
+void Train(TrainArgs* a) {
   const auto start = std::chrono::steady_clock::now();
-  classify::IdentifierOptions options;
-  options.regression.l2 = a.l2;
-  options.regression.threads = a.threads;
-  const serve::TrainSummary s = serve::TrainModel(a.train_out, a.model_dir, a.storage, options);
+  std::unique_ptr<pipeline::Progress> progress;
+  a->train.progress = [&](std::int64_t done, std::int64_t total) {
+    if (!progress) progress = std::make_unique<pipeline::Progress>("train: views of", total, !a->quiet);
+    progress->Add(1);
+    if (done == total) progress->Finish();
+  };
+  const serve::TrainSummary s = serve::TrainModel(a->train, a->model_dir, a->storage);
   const json& m = s.manifest;
   const json& t = m["training"];
-  std::fprintf(stderr, "train: %s -> %s\n", a.train_out.c_str(), a.model_dir.c_str());
-  std::fprintf(stderr, "  rows           %lld (%d classes), %d PCA features\n", static_cast<long long>(s.rows), s.classes,
-               s.k);
-  std::fprintf(stderr, "  time           %.2f s (read %.2f s, fit %.2f s)\n", Seconds(start), s.load_seconds,
-               s.fit_seconds);
-  std::fprintf(stderr, "  train accuracy %.4f (fit rows), %.4f on held-out Training rows\n",
-               t.value("train_accuracy", 0.0), t.value("calibration_accuracy", 0.0));
-  std::fprintf(stderr, "  unknown rule   top probability >= %.3f and near the class centroid\n",
-               t.value("min_confidence", 0.0));
+  std::fprintf(stderr, "train: %zu dataset(s) + %zu negative -> %s\n", a->train.datasets.size(),
+               a->train.negatives.size(), a->model_dir.c_str());
+  for (const auto& d : m["lineage"]) {
+    std::fprintf(stderr, "  %-9s %s (%lld photos, %lld with views)\n", d["role"].get<std::string>().c_str(),
+                 d["uri"].get<std::string>().c_str(), static_cast<long long>(d["rows"].get<std::int64_t>()),
+                 static_cast<long long>(d["augmented_photos"].get<std::int64_t>()));
+  }
+  std::fprintf(stderr, "  rows           %lld (%lld photos, %lld with extra views, %lld sources unreadable), %d classes\n",
+               static_cast<long long>(s.rows), static_cast<long long>(s.photos), static_cast<long long>(s.augmented_photos),
+               static_cast<long long>(s.unreadable_sources), s.classes);
+  std::fprintf(stderr, "  time           %.2f s (read %.2f s, views %.2f s, fit %.2f s, write %.2f s)\n", Seconds(start),
+               s.read_seconds, s.augment_seconds, s.fit_seconds, s.write_seconds);
+  std::fprintf(stderr, "  prior          %s\n",
+               s.imagenet_card.empty() ? "none (no ImageNet head card found or --imagenet-head none)"
+                                       : s.imagenet_card.c_str());
+  std::fprintf(stderr, "  train accuracy %.4f (fit rows)\n", t.value("train_accuracy", 0.0));
+  for (const auto& c : t["calibration"]) {
+    const auto rate = [](const json& v) { return v.is_null() ? std::string("n/a") : std::to_string(v.get<double>()).substr(0, 6); };
+    std::fprintf(stderr, "  held out       dataset %d: %lld known photos, top-1 %s, flagged %s; negatives flagged %s\n",
+                 c["domain"].get<int>(), static_cast<long long>(c["known_photos"].get<std::int64_t>()),
+                 rate(c["accuracy"]).c_str(), rate(c["known_flagged"]).c_str(), rate(c["negative_flagged"]).c_str());
+  }
+  std::fprintf(stderr, "  unknown rule   species probability >= %.3f, near the class centroid%s\n",
+               t.value("min_confidence", 0.0), a->train.negatives.empty() ? "" : ", more fruit than no-fruit");
   std::fprintf(stderr, "  model          %s (features: %s, %d px)\n", m["id"].get<std::string>().c_str(),
                m["feature_model"]["name"].get<std::string>().c_str(), m["feature_model"]["input_size"].get<int>());
 }
@@ -64,40 +85,69 @@ std::string Rate(const json& v) {
 
 struct EvaluateArgs {
   std::string model_dir;
-  std::string test_out;
-  storage::StorageOptions storage;
+  serve::EvaluateOptions evaluate;
+  serve::IdentifierOptions identifier;
   int worst = 5;
   bool json_output = false;
   bool no_report = false;
+  bool quiet = false;
 };
 
-void Evaluate(const EvaluateArgs& a) {
-  const serve::IdentifyModel model = serve::LoadIdentifyModel(a.model_dir, a.storage);
-  auto test = storage::OpenStorage(a.test_out, a.storage);
-  const json ev = serve::EvaluateModel(model, *test);
+void Evaluate(EvaluateArgs* a) {
+  if (a->identifier.workers <= 0) a->identifier.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  serve::Identifier identifier(a->model_dir, a->identifier, a->evaluate.storage);
+  std::unique_ptr<pipeline::Progress> progress;
+  std::mutex progress_mu;
+  a->evaluate.progress = [&](std::int64_t done, std::int64_t total) {
+    const std::lock_guard lock(progress_mu);
+    if (!progress) progress = std::make_unique<pipeline::Progress>("evaluate", total, !a->quiet && !a->json_output);
+    progress->Add(1);
+    if (done == total) progress->Finish();
+  };
+  const json ev = serve::EvaluateModel(identifier, a->evaluate);
   std::string report_uri;
-  if (!a.no_report) report_uri = report::WriteReport(*test);
-  if (a.json_output) {
+  if (!a->no_report && !a->evaluate.dataset.empty()) {
+    auto dataset = storage::OpenStorage(a->evaluate.dataset, a->evaluate.storage);
+    report_uri = report::WriteReport(*dataset);
+  }
+  if (ev["errors"].get<std::int64_t>() > 0) ExitCode() = kExitPartial;
+  if (a->json_output) {
     std::cout << ev.dump(2) << std::endl;
     return;
   }
-  std::fprintf(stderr, "evaluate: %s on %s -> %s\n", model.id.c_str(), a.test_out.c_str(),
-               test->Uri(serve::kEvaluationKey).c_str());
-  std::fprintf(stderr, "  known images   %lld: top-1 %s, top-5 %s (top-1 of the accepted: %s)\n",
-               static_cast<long long>(ev["n_known"].get<std::int64_t>()), Rate(ev["top1_accuracy"]).c_str(),
-               Rate(ev["top5_accuracy"]).c_str(), Rate(ev["top1_accuracy_accepted"]).c_str());
-  std::fprintf(stderr, "  unknown        %lld images of classes not in Training: %s flagged unknown\n",
-               static_cast<long long>(ev["n_unknown"].get<std::int64_t>()), Rate(ev["unknown_flagged_rate"]).c_str());
-  std::fprintf(stderr, "  false unknown  %s of known images flagged unknown\n",
-               Rate(ev["known_false_unknown_rate"]).c_str());
+  std::fprintf(stderr, "evaluate: %s on %s\n", identifier.model().id.c_str(),
+               a->evaluate.dataset.empty() ? a->evaluate.offtopic_dir.c_str() : a->evaluate.dataset.c_str());
+  if (ev["n_known"].get<std::int64_t>() > 0) {
+    std::fprintf(stderr, "  known images   %lld: top-1 %s, top-5 %s, species top-1 %s (top-1 of the accepted: %s)\n",
+                 static_cast<long long>(ev["n_known"].get<std::int64_t>()), Rate(ev["top1_accuracy"]).c_str(),
+                 Rate(ev["top5_accuracy"]).c_str(), Rate(ev["species_top1_accuracy"]).c_str(),
+                 Rate(ev["top1_accuracy_accepted"]).c_str());
+    std::fprintf(stderr, "  false unknown  %s of known images flagged unknown\n",
+                 Rate(ev["known_false_unknown_rate"]).c_str());
+    std::fprintf(stderr, "  calibration    ECE %s (top-1 confidence against accuracy)\n",
+                 Rate(ev["calibration"]["ece"]).c_str());
+  }
+  if (ev["n_unknown"].get<std::int64_t>() > 0) {
+    std::fprintf(stderr, "  unknown        %lld images of classes the model does not know: %s flagged unknown\n",
+                 static_cast<long long>(ev["n_unknown"].get<std::int64_t>()), Rate(ev["unknown_flagged_rate"]).c_str());
+  }
+  if (ev.contains("offtopic")) {
+    std::fprintf(stderr, "  off-topic      %lld photos of no fruit: %s flagged unknown\n",
+                 static_cast<long long>(ev["offtopic"]["images"].get<std::int64_t>()),
+                 Rate(ev["offtopic"]["flagged_rate"]).c_str());
+  }
+  if (ev["errors"].get<std::int64_t>() > 0) {
+    std::fprintf(stderr, "  errors         %lld photos could not be read back or identified\n",
+                 static_cast<long long>(ev["errors"].get<std::int64_t>()));
+  }
   std::vector<std::pair<double, std::string>> recall;
   for (auto& [label, c] : ev["per_class"].items()) {
     if (c["support"].get<std::int64_t>() > 0) recall.emplace_back(c["recall"].get<double>(), label);
   }
   std::sort(recall.begin(), recall.end());
-  if (!recall.empty() && a.worst > 0) {
+  if (!recall.empty() && a->worst > 0) {
     std::fprintf(stderr, "  worst classes  %-28s %9s %9s %7s\n", "", "recall", "precision", "support");
-    for (int i = 0; i < a.worst && i < static_cast<int>(recall.size()); ++i) {
+    for (int i = 0; i < a->worst && i < static_cast<int>(recall.size()); ++i) {
       const json& c = ev["per_class"][recall[static_cast<std::size_t>(i)].second];
       std::fprintf(stderr, "                 %-28s %9.3f %9.3f %7lld\n", recall[static_cast<std::size_t>(i)].second.c_str(),
                    c["recall"].get<double>(), c["precision"].get<double>(),
@@ -148,12 +198,7 @@ void Predict(PredictArgs* a) {
         r["error"] = o.category;
         r["reason"] = o.reason;
       } else {
-        const serve::Identification& id = o.result;
-        json top5 = json::array();
-        for (const auto& p : id.top5) top5.push_back({{"label", p.label}, {"probability", p.probability}});
-        r.update({{"label", id.label}, {"closest", id.closest}, {"confidence", id.confidence}, {"unknown", id.unknown},
-                  {"top5", top5}, {"latency_ms", id.latency_ms}});
-        if (id.unknown) r["reason"] = id.reason;
+        r.update(serve::IdentificationJson(o.result));
       }
       results[i] = r;
     }
@@ -169,7 +214,7 @@ void Predict(PredictArgs* a) {
     std::cout << json{{"model", identifier.model().id}, {"images", results}}.dump(2) << std::endl;
     return;
   }
-  std::printf("%-40s %-24s %6s %-7s %s\n", "IMAGE", "LABEL", "CONF", "UNKNOWN", "TOP-5");
+  std::printf("%-40s %-24s %6s %-14s %-7s %s\n", "IMAGE", "LABEL", "CONF", "SPECIES", "UNKNOWN", "TOP-5");
   for (const json& r : results) {
     std::string shown = r["path"].get<std::string>();
     if (shown.size() > 40) shown = "..." + shown.substr(shown.size() - 37);
@@ -185,8 +230,9 @@ void Predict(PredictArgs* a) {
                     p["probability"].get<double>());
       top += buf;
     }
-    std::printf("%-40s %-24s %6.3f %-7s %s\n", shown.c_str(), r["label"].get<std::string>().c_str(),
-                r["confidence"].get<double>(), r["unknown"].get<bool>() ? "yes" : "no", top.c_str());
+    std::printf("%-40s %-24s %6.3f %-14s %-7s %s\n", shown.c_str(), r["label"].get<std::string>().c_str(),
+                r["confidence"].get<double>(), r["species"].get<std::string>().c_str(),
+                r["unknown"].get<bool>() ? "yes" : "no", top.c_str());
   }
 }
 
@@ -204,26 +250,58 @@ void AddFeatureModelOptions(CLI::App* cmd, serve::IdentifierOptions* o) {
 
 void AddIdentifyCommands(CLI::App& app) {
   static TrainArgs train_args;
-  auto* train = app.add_subcommand("train", "train the fruit identifier on a Training run's PCA features");
-  train->add_option("TRAIN_OUT", train_args.train_out, "a finished Training dataset (fruitpipe run)")->required();
+  auto* train = app.add_subcommand(
+      "train", "train the fruit identifier on finished datasets (Fruits-360, real photos, ...) and negatives");
+  train->add_option("DATASET", train_args.train.datasets,
+                    "finished datasets (fruitpipe run); classes are the union of their labels")
+      ->required();
+  train->add_option("--negatives", train_args.train.negatives,
+                    "finished datasets of photos of no known fruit (labels ignored): learnt and used to calibrate "
+                    "the unknown answer");
   train->add_option("--out", train_args.model_dir, "model directory to write (folder or s3://)")->required();
-  train->add_option("--l2", train_args.l2, "L2 penalty on the standardized weights")
+  train->add_option("--imagenet-head", train_args.train.imagenet_card,
+                    "card of the backbone with its ImageNet head, used as a prior (default: $FRUITPIPE_IMAGENET_MODEL, "
+                    "else mobilenet_v2_imagenet.json beside the feature card; 'none': no prior)");
+  train->add_option("--model", train_args.train.feature_card,
+                    "feature model card (default: the one the datasets record, else $FRUITPIPE_MODEL)");
+  train->add_option("--augment-images", train_args.train.augment_images,
+                    "photos per dataset whose mirrored and cropped views are learnt (read back by path; 0: none)")
+      ->default_val(2048)
+      ->check(CLI::Range(0, 1 << 30));
+  train->add_option("--l2", train_args.train.identifier.regression.l2, "L2 penalty on the standardized weights")
       ->default_val(1e-3)
       ->check(CLI::Range(0.0, 10.0));
-  train->add_option("--threads", train_args.threads, "threads for the optimiser (default: all cores; same result)")
+  train->add_option("--class-balance", train_args.train.identifier.class_balance,
+                    "within a dataset a class weighs rows^(1 - this): 1 every class the same, 0 every row the same")
+      ->default_val(1.0)
+      ->check(CLI::Range(0.0, 1.0));
+  train->add_option("--prior-weight", train_args.train.identifier.prior_weight,
+                    "weight of the ImageNet prior's log-probability (0: none)")
+      ->default_val(0.25)
+      ->check(CLI::Range(0.0, 10.0));
+  train->add_option("--threads", train_args.train.threads, "threads (default: all cores; same result)")
       ->check(CLI::Range(1, 1024));
+  train->add_flag("--quiet", train_args.quiet, "no progress line");
   AddStorageOptions(train, &train_args.storage);
-  train->callback([] { Train(train_args); });
+  train->callback([] { Train(&train_args); });
 
   static EvaluateArgs eval_args;
-  auto* evaluate = app.add_subcommand("evaluate", "accuracy and unknown-fruit rates on a Test run -> TEST_OUT/evaluation.json");
+  auto* evaluate = app.add_subcommand(
+      "evaluate", "top-1, top-5, species, unknown rates, ECE on a dataset and/or an off-topic folder -> DATASET/evaluation.json");
   evaluate->add_option("MODEL_DIR", eval_args.model_dir, "a model directory (fruitpipe train)")->required();
-  evaluate->add_option("TEST_OUT", eval_args.test_out, "a Test run transformed with --pca-model TRAIN_OUT")->required();
+  evaluate->add_option("DATASET", eval_args.evaluate.dataset,
+                       "a finished run of labelled photos (classes the model lacks count as unknown)");
+  evaluate->add_option("--offtopic", eval_args.evaluate.offtopic_dir,
+                       "a flat folder of photos of no fruit: the share flagged unknown");
+  evaluate->add_option("--threads", eval_args.identifier.workers, "photos identified at once (default: all cores)")
+      ->check(CLI::Range(1, 1024));
   evaluate->add_option("--worst", eval_args.worst, "classes to list by lowest recall")->default_val(5);
   evaluate->add_flag("--json", eval_args.json_output, "print evaluation.json instead of the table");
-  evaluate->add_flag("--no-report", eval_args.no_report, "do not regenerate TEST_OUT/report.html");
-  AddStorageOptions(evaluate, &eval_args.storage);
-  evaluate->callback([] { Evaluate(eval_args); });
+  evaluate->add_flag("--no-report", eval_args.no_report, "do not regenerate DATASET/report.html");
+  evaluate->add_flag("--quiet", eval_args.quiet, "no progress line");
+  AddFeatureModelOptions(evaluate, &eval_args.identifier);
+  AddStorageOptions(evaluate, &eval_args.evaluate.storage);
+  evaluate->callback([] { Evaluate(&eval_args); });
 
   static PredictArgs predict_args;
   auto* predict = app.add_subcommand("predict", "identify the fruit in image files: label, confidence, unknown, top-5");

@@ -5,6 +5,7 @@
 // 141 classes, and an evaluation.json with a confusion matrix. Large enough (26,000 rows) that
 // the page must thin its scatter. --report also writes OUT/report.html.
 // Prints {"rows": N, "shards": S, "classes": C} on stdout. Deterministic (fixed seed).
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -231,7 +232,21 @@ int main(int argc, char** argv) {
           {"support", per_class[static_cast<std::size_t>(c)]}};
       matrix.push_back(m[static_cast<std::size_t>(c)]);
     }
+    // Calibration: slightly overconfident, most images in the top bin, the lowest bins empty.
+    json bins = json::array();
+    const int bin_count[10] = {0, 0, 3, 11, 24, 58, 131, 402, 1187, total - 1816};
+    double ece = 0;
+    for (int b = 0; b < 10; ++b) {
+      const int n = bin_count[b];
+      const double conf = b / 10.0 + 0.06, acc = std::max(0.0, conf - 0.04 - 0.01 * (b % 3));
+      bins.push_back({{"lower", b / 10.0}, {"upper", (b + 1) / 10.0}, {"count", n},
+                      {"mean_confidence", n ? json(conf) : json(nullptr)}, {"accuracy", n ? json(acc) : json(nullptr)}});
+      ece += static_cast<double>(n) / total * (conf - acc);
+    }
     const json evaluation = {{"top1_accuracy", static_cast<double>(correct) / total},
+                             {"species_top1_accuracy", 0.9873},
+                             {"calibration", {{"ece", ece}, {"bins", bins}}},
+                             {"offtopic", {{"images", 500}, {"flagged", 471}, {"flagged_rate", 471 / 500.0}}},
                              {"top5_accuracy", 0.9981},
                              {"unknown_flagged_rate", 0.912},
                              {"known_false_unknown_rate", 0.014},

@@ -165,6 +165,28 @@ try {
     check(perClass === Object.keys(evaluation.per_class).length, `per-class table: ${perClass} rows`);
     const top1 = await page.$eval('#evaluation [data-key=top1_accuracy]', (e) => Number(e.getAttribute('data-value')));
     check(top1 === evaluation.top1_accuracy, `evaluation top1: ${top1}`);
+    const cards = await page.$$eval('#evaluation-cards [data-key]', (els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-key'), e.getAttribute('data-value')])));
+    if ('species_top1_accuracy' in evaluation) check(cards.species_top1_accuracy === String(evaluation.species_top1_accuracy ?? ''), `species top-1 card: ${cards.species_top1_accuracy}`);
+    if (evaluation.offtopic) check(cards.offtopic_flagged_rate === String(evaluation.offtopic.flagged_rate ?? ''), `off-topic card: ${cards.offtopic_flagged_rate}`);
+    // Reliability diagram: one bar per non-empty bin, a table row per bin, the ECE in the caption.
+    const cal = evaluation.calibration;
+    const calShown = await page.$eval('#calibration', (e) => !e.hidden);
+    check(calShown === !!cal, `calibration shown=${calShown}, in evaluation.json=${!!cal}`);
+    if (cal) {
+      const bars = await page.$$eval('#calibration-chart .calib-bar', (els) => els.map((e) => Number(e.getAttribute('data-count'))));
+      const nonEmpty = cal.bins.filter((b) => b.count > 0).map((b) => b.count);
+      check(JSON.stringify(bars) === JSON.stringify(nonEmpty), `calibration bars ${bars} for bins ${nonEmpty}`);
+      const tableRows = await page.$$eval('#calibration-table tbody tr', (els) => els.length);
+      check(tableRows === cal.bins.length, `calibration table: ${tableRows} rows for ${cal.bins.length} bins`);
+      const label = await page.$eval('#calibration-chart svg', (e) => (e.getAttribute('role') === 'img' ? e.getAttribute('aria-label') : ''));
+      check(label.startsWith('Reliability diagram'), `calibration svg: role/aria-label "${label}"`);
+      const caption = await page.$eval('#calibration-caption', (e) => e.textContent);
+      check(typeof cal.ece !== 'number' || caption.includes(cal.ece.toFixed(4)), `calibration caption lacks the ECE: ${caption}`);
+      await page.hover('#calibration-chart .calib-bar:last-of-type');
+      const calTip = await page.$eval('#tooltip', (t) => (t.style.display === 'block' ? t.textContent : ''));
+      check(calTip.startsWith('Confidence ') && calTip.includes('images'), `calibration hover: tooltip "${calTip}"`);
+      await page.mouse.move(0, 0);
+    }
   }
 
   // Hover: a shard bar, then a scatter point (searched outwards from the canvas centre).

@@ -20,9 +20,9 @@ constexpr int kChunkRows = 2048;
 template <typename T>
 using Rows = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// One chunk's cross-entropy sum and gradient of that sum, in T, returned in double.
+// One chunk's weighted cross-entropy sum and gradient of that sum, in T, returned in double.
 template <typename T>
-void ChunkTerms(const Rows<T>& x, Eigen::Index begin, Eigen::Index count, const int* labels,
+void ChunkTerms(const Rows<T>& x, Eigen::Index begin, Eigen::Index count, const int* labels, const double* row_weights,
                 const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& w,
                 const Eigen::Matrix<T, 1, Eigen::Dynamic>& b, double* loss, Eigen::MatrixXd* grad) {
   const auto xc = x.middleRows(begin, count);
@@ -32,12 +32,15 @@ void ChunkTerms(const Rows<T>& x, Eigen::Index begin, Eigen::Index count, const 
   const Eigen::Matrix<T, Eigen::Dynamic, 1> top = z.rowwise().maxCoeff();
   z.colwise() -= top;  // exp never overflows; the largest term is 1
   double sum = 0.0;
-  for (Eigen::Index i = 0; i < count; ++i) sum -= static_cast<double>(z(i, labels[i]));
+  for (Eigen::Index i = 0; i < count; ++i) sum -= row_weights[i] * static_cast<double>(z(i, labels[i]));
   z = z.array().exp();
   const Eigen::Matrix<T, Eigen::Dynamic, 1> norm = z.rowwise().sum();
-  for (Eigen::Index i = 0; i < count; ++i) sum += std::log(static_cast<double>(norm(i)));
+  for (Eigen::Index i = 0; i < count; ++i) sum += row_weights[i] * std::log(static_cast<double>(norm(i)));
   z.array().colwise() /= norm.array();  // probabilities P
-  for (Eigen::Index i = 0; i < count; ++i) z(i, labels[i]) -= T(1);  // P - Y
+  for (Eigen::Index i = 0; i < count; ++i) {
+    z(i, labels[i]) -= T(1);  // P - Y, weighted
+    z.row(i) *= static_cast<T>(row_weights[i]);
+  }
   *loss = sum;
   grad->resize(w.rows() + 1, w.cols());
   grad->topRows(w.rows()) = (xc.transpose() * z).template cast<double>();
@@ -50,11 +53,13 @@ struct SoftmaxObjective::Data {
   Rows<float> xf;
   RowMatrix xd;
   std::vector<int> labels;
+  std::vector<double> weights;  // one per row
+  double weight_sum = 0.0;
   bool single = true;
 };
 
 SoftmaxObjective::SoftmaxObjective(const RowMatrix& x, const std::vector<int>& labels, int classes,
-                                   const SoftmaxOptions& options)
+                                   const SoftmaxOptions& options, const std::vector<double>& row_weights)
     : dim_(static_cast<int>(x.cols())),
       classes_(classes),
       l2_(options.l2),
@@ -71,6 +76,16 @@ SoftmaxObjective::SoftmaxObjective(const RowMatrix& x, const std::vector<int>& l
   }
   if (!(options.l2 >= 0.0)) throw InvalidArgumentError("softmax regression: l2 must be non-negative");
   if (!x.allFinite()) throw InvalidArgumentError("softmax regression: features contain a non-finite value");
+  if (!row_weights.empty() && row_weights.size() != labels.size()) {
+    throw InvalidArgumentError("softmax regression: " + std::to_string(labels.size()) + " rows but " +
+                               std::to_string(row_weights.size()) + " row weights");
+  }
+  data_->weights = row_weights.empty() ? std::vector<double>(labels.size(), 1.0) : row_weights;
+  for (double w : data_->weights) {
+    if (!(w >= 0.0) || !std::isfinite(w)) throw InvalidArgumentError("softmax regression: row weights must be finite and >= 0");
+    data_->weight_sum += w;
+  }
+  if (!(data_->weight_sum > 0.0)) throw InvalidArgumentError("softmax regression: row weights sum to zero");
   data_->labels = labels;
   data_->single = options.single_precision;
   if (data_->single) {
@@ -101,7 +116,7 @@ double SoftmaxObjective::operator()(const Eigen::VectorXd& theta, Eigen::VectorX
         for (int c = next++; c < chunks; c = next++) {
           const Eigen::Index begin = static_cast<Eigen::Index>(c) * kChunkRows;
           const Eigen::Index count = std::min<Eigen::Index>(kChunkRows, n - begin);
-          ChunkTerms<T>(x, begin, count, data_->labels.data() + begin, w, b, &losses[c], &grads[c]);
+          ChunkTerms<T>(x, begin, count, data_->labels.data() + begin, data_->weights.data() + begin, w, b, &losses[c], &grads[c]);
         }
       } catch (...) {
         const std::lock_guard lock(failure_mutex);
@@ -131,7 +146,7 @@ double SoftmaxObjective::operator()(const Eigen::VectorXd& theta, Eigen::VectorX
     loss += losses[c];
     g += grads[c];
   }
-  const double inv_n = 1.0 / static_cast<double>(n);
+  const double inv_n = 1.0 / data_->weight_sum;
   g *= inv_n;
   g.topRows(dim_) += l2_ * params.topRows(dim_);
   return loss * inv_n + 0.5 * l2_ * params.topRows(dim_).squaredNorm();
@@ -147,8 +162,8 @@ void SoftmaxModel::Probabilities(const double* x, double* out) const {
 }
 
 SoftmaxModel TrainSoftmax(const RowMatrix& x, const std::vector<int>& labels, int classes,
-                          const SoftmaxOptions& options, LbfgsResult* result) {
-  const SoftmaxObjective objective(x, labels, classes, options);
+                          const SoftmaxOptions& options, LbfgsResult* result, const std::vector<double>& row_weights) {
+  const SoftmaxObjective objective(x, labels, classes, options, row_weights);
   Eigen::VectorXd theta = Eigen::VectorXd::Zero(objective.parameters());
   const LbfgsResult r = MinimizeLbfgs(
       [&objective](const Eigen::VectorXd& t, Eigen::VectorXd* g) { return objective(t, g); }, &theta, options.lbfgs);

@@ -18,7 +18,7 @@ namespace fruitpipe::classify {
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 struct SoftmaxOptions {
-  double l2 = 1e-3;  // λ in mean cross-entropy + λ/2 ‖W‖²; features are expected standardized
+  double l2 = 1e-3;  // λ in weighted-mean cross-entropy + λ/2 ‖W‖²; features are expected standardized
   // float GEMMs and exponentials (about 2× faster); sums, weights and the optimiser stay double.
   bool single_precision = true;
   int threads = 0;  // 0: std::thread::hardware_concurrency()
@@ -29,13 +29,16 @@ struct SoftmaxOptions {
 // the biases. Labels are class indices in [0, classes).
 class SoftmaxObjective {
  public:
-  SoftmaxObjective(const RowMatrix& x, const std::vector<int>& labels, int classes, const SoftmaxOptions& options);
+  // row_weights: one non-negative weight per row (empty: all 1); the cross-entropy is their
+  // weighted mean, so scaling every weight changes nothing.
+  SoftmaxObjective(const RowMatrix& x, const std::vector<int>& labels, int classes, const SoftmaxOptions& options,
+                   const std::vector<double>& row_weights = {});
   ~SoftmaxObjective();
   SoftmaxObjective(const SoftmaxObjective&) = delete;
   SoftmaxObjective& operator=(const SoftmaxObjective&) = delete;
 
   int parameters() const { return (dim_ + 1) * classes_; }
-  // Mean cross-entropy + λ/2 ‖W‖²; writes the gradient.
+  // Weighted-mean cross-entropy + λ/2 ‖W‖²; writes the gradient.
   double operator()(const Eigen::VectorXd& theta, Eigen::VectorXd* grad) const;
 
  private:
@@ -57,6 +60,7 @@ struct SoftmaxModel {
 };
 
 SoftmaxModel TrainSoftmax(const RowMatrix& x, const std::vector<int>& labels, int classes,
-                          const SoftmaxOptions& options, LbfgsResult* result = nullptr);
+                          const SoftmaxOptions& options, LbfgsResult* result = nullptr,
+                          const std::vector<double>& row_weights = {});
 
 }  // namespace fruitpipe::classify

@@ -1,6 +1,7 @@
 #include "fruitpipe/classify/metrics.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "fruitpipe/common/error.h"
@@ -16,7 +17,7 @@ nlohmann::json Rate(std::int64_t num, std::int64_t den) {
 }  // namespace
 
 nlohmann::json Evaluate(const std::vector<std::string>& classes, const std::vector<std::string>& truth,
-                        const std::vector<Prediction>& predictions) {
+                        const std::vector<Prediction>& predictions, const Taxonomy& taxonomy) {
   if (truth.size() != predictions.size()) {
     throw InvalidArgumentError("evaluate: " + std::to_string(truth.size()) + " labels but " +
                                std::to_string(predictions.size()) + " predictions");
@@ -28,7 +29,10 @@ nlohmann::json Evaluate(const std::vector<std::string>& classes, const std::vect
 
   std::vector<std::vector<std::int64_t>> confusion(n_classes, std::vector<std::int64_t>(n_classes, 0));
   std::int64_t n_known = 0, n_unknown = 0, top1 = 0, top5 = 0, accepted = 0, accepted_correct = 0;
-  std::int64_t known_flagged = 0, unknown_flagged = 0;
+  std::int64_t known_flagged = 0, unknown_flagged = 0, species_correct = 0;
+  constexpr int kBins = 10;
+  std::vector<std::int64_t> bin_count(kBins, 0), bin_correct(kBins, 0);
+  std::vector<double> bin_confidence(kBins, 0.0);
   std::map<std::string, std::pair<std::int64_t, std::int64_t>> unknown_labels;  // support, flagged
   for (std::size_t i = 0; i < truth.size(); ++i) {
     const Prediction& p = predictions[i];
@@ -50,6 +54,11 @@ nlohmann::json Evaluate(const std::vector<std::string>& classes, const std::vect
     const bool correct = predicted->second == actual->second;
     ++confusion[actual->second][predicted->second];
     top1 += correct;
+    species_correct += p.species == taxonomy.SpeciesOf(truth[i]);
+    const int bin = std::clamp(static_cast<int>(p.confidence * kBins), 0, kBins - 1);
+    ++bin_count[bin];
+    bin_correct[bin] += correct;
+    bin_confidence[bin] += p.confidence;
     top5 += std::any_of(p.top.begin(), p.top.begin() + std::min<std::size_t>(5, p.top.size()),
                         [&](const ScoredLabel& s) { return s.label == truth[i]; });
     known_flagged += p.unknown;
@@ -78,8 +87,24 @@ nlohmann::json Evaluate(const std::vector<std::string>& classes, const std::vect
   for (const auto& [label, counts] : unknown_labels) {
     unknown[label] = {{"support", counts.first}, {"flagged", counts.second}};
   }
+  // Expected calibration error: the count-weighted gap between confidence and accuracy.
+  nlohmann::json bins = nlohmann::json::array();
+  double ece = 0.0;
+  for (int b = 0; b < kBins; ++b) {
+    nlohmann::json bin = {{"lower", static_cast<double>(b) / kBins}, {"upper", static_cast<double>(b + 1) / kBins},
+                          {"count", bin_count[b]}, {"mean_confidence", nullptr}, {"accuracy", Rate(bin_correct[b], bin_count[b])}};
+    if (bin_count[b] > 0) {
+      const double mean = bin_confidence[b] / static_cast<double>(bin_count[b]);
+      bin["mean_confidence"] = mean;
+      ece += static_cast<double>(bin_count[b]) / static_cast<double>(n_known) *
+             std::abs(mean - static_cast<double>(bin_correct[b]) / static_cast<double>(bin_count[b]));
+    }
+    bins.push_back(bin);
+  }
   return {
       {"top1_accuracy", Rate(top1, n_known)},
+      {"species_top1_accuracy", Rate(species_correct, n_known)},
+      {"calibration", {{"ece", n_known == 0 ? nlohmann::json(nullptr) : nlohmann::json(ece)}, {"bins", bins}}},
       {"top1_accuracy_accepted", Rate(accepted_correct, accepted)},
       {"top5_accuracy", Rate(top5, n_known)},
       {"unknown_flagged_rate", Rate(unknown_flagged, n_unknown)},

@@ -18,6 +18,8 @@ Prediction P(const std::string& label, std::vector<std::string> top, bool unknow
     prob /= 2;
   }
   p.confidence = p.top.front().probability;
+  p.species = label;
+  p.species_confidence = p.confidence;
   return p;
 }
 
@@ -35,7 +37,7 @@ TEST(MetricsTest, HandMadeExample) {
       P("B", {"B"}, false),            // unknown class, missed
       P("C", {"C"}, true),             // unknown class, flagged
   };
-  const nlohmann::json e = Evaluate(classes, truth, predictions);
+  const nlohmann::json e = Evaluate(classes, truth, predictions, Taxonomy{});
   EXPECT_EQ(e.at("n_known"), 6);
   EXPECT_EQ(e.at("n_unknown"), 3);
   EXPECT_EQ(e.at("n_known_accepted"), 4);
@@ -57,24 +59,41 @@ TEST(MetricsTest, HandMadeExample) {
   EXPECT_DOUBLE_EQ(pc.at("C").at("recall").get<double>(), 1.0);
   EXPECT_EQ(pc.at("C").at("support"), 1);
   EXPECT_EQ(e.at("unknown_labels"), nlohmann::json::parse(R"({"X":{"support":2,"flagged":1},"Y":{"support":1,"flagged":1}})"));
+  // Confidences 0.6 (4 right of 6 known): one bin, ECE |0.6 - 4/6|.
+  const nlohmann::json& bins = e.at("calibration").at("bins");
+  EXPECT_EQ(bins[6].at("count"), 6);
+  EXPECT_DOUBLE_EQ(bins[6].at("accuracy").get<double>(), 4.0 / 6);
+  EXPECT_TRUE(bins[0].at("accuracy").is_null());
+  EXPECT_NEAR(e.at("calibration").at("ece").get<double>(), 4.0 / 6 - 0.6, 1e-12);
+}
+
+TEST(MetricsTest, SpeciesTopOneCountsTheRightSpeciesOfAWrongVariety) {
+  const Taxonomy taxonomy = Taxonomy::Parse("A1\tApple\t-\nA2\tApple\t-\n", "t.tsv");
+  Prediction wrong_variety = P("A2", {"A2", "A1"}, false);
+  wrong_variety.species = "Apple";
+  Prediction right = P("A1", {"A1"}, false);
+  right.species = "Apple";
+  const nlohmann::json e = Evaluate({"A1", "A2", "B"}, {"A1", "A1", "B"}, {wrong_variety, right, P("A1", {"A1"}, false)}, taxonomy);
+  EXPECT_DOUBLE_EQ(e.at("top1_accuracy").get<double>(), 1.0 / 3);
+  EXPECT_DOUBLE_EQ(e.at("species_top1_accuracy").get<double>(), 2.0 / 3);
 }
 
 TEST(MetricsTest, RatesOverNoImagesAreNull) {
-  const nlohmann::json e = Evaluate({"A", "B"}, {"A"}, {P("B", {"B", "A"}, true)});
+  const nlohmann::json e = Evaluate({"A", "B"}, {"A"}, {P("B", {"B", "A"}, true)}, Taxonomy{});
   EXPECT_TRUE(e.at("unknown_flagged_rate").is_null());
   EXPECT_TRUE(e.at("top1_accuracy_accepted").is_null());  // the only known image was flagged
   EXPECT_EQ(e.at("top1_accuracy").get<double>(), 0.0);
   EXPECT_EQ(e.at("per_class").at("A").at("precision").get<double>(), 0.0);  // never predicted
   EXPECT_EQ(e.at("per_class").at("B").at("recall").get<double>(), 0.0);     // no support
-  const nlohmann::json empty = Evaluate({"A", "B"}, {}, {});
+  const nlohmann::json empty = Evaluate({"A", "B"}, {}, {}, Taxonomy{});
   EXPECT_TRUE(empty.at("top1_accuracy").is_null());
   EXPECT_EQ(empty.at("n_known"), 0);
 }
 
 TEST(MetricsTest, RejectsInconsistentInput) {
-  EXPECT_THROW(Evaluate({"A", "B"}, {"A", "B"}, {P("A", {"A"}, false)}), InvalidArgumentError);
-  EXPECT_THROW(Evaluate({"A", "B"}, {"A"}, {P("Z", {"Z"}, false)}), InvalidArgumentError);
-  EXPECT_THROW(Evaluate({"A", "A"}, {}, {}), InvalidArgumentError);
+  EXPECT_THROW(Evaluate({"A", "B"}, {"A", "B"}, {P("A", {"A"}, false)}, Taxonomy{}), InvalidArgumentError);
+  EXPECT_THROW(Evaluate({"A", "B"}, {"A"}, {P("Z", {"Z"}, false)}, Taxonomy{}), InvalidArgumentError);
+  EXPECT_THROW(Evaluate({"A", "A"}, {}, {}, Taxonomy{}), InvalidArgumentError);
 }
 
 }  // namespace

@@ -31,13 +31,6 @@ double UnknownDetector::Distance(const double* z, int c) const {
   return std::sqrt(sq);
 }
 
-std::string UnknownDetector::Check(double distance, int predicted, double confidence) const {
-  std::string reason;
-  if (distance > distance_threshold(predicted)) reason = "far_from_class";
-  if (confidence < min_confidence) reason += reason.empty() ? "low_confidence" : ",low_confidence";
-  return reason;
-}
-
 UnknownDetector FitUnknownDetector(const RowMatrix& z, const std::vector<int>& labels, int classes,
                                    const UnknownDetectorOptions& options) {
   const Eigen::Index n = z.rows();
@@ -76,12 +69,6 @@ UnknownDetector FitUnknownDetector(const RowMatrix& z, const std::vector<int>& l
     d.distance_threshold(c) = options.distance_margin * (enough ? Quantile(own[c], options.distance_quantile) : pooled);
   }
   return d;
-}
-
-void CalibrateConfidence(const std::vector<double>& top_probabilities, const UnknownDetectorOptions& options,
-                         UnknownDetector* detector) {
-  detector->min_confidence =
-      std::min(options.max_min_confidence, Quantile(top_probabilities, options.confidence_quantile));
 }
 
 }  // namespace fruitpipe::classify

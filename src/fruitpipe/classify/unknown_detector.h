@@ -1,11 +1,11 @@
-// Unknown-fruit detection: a prediction is accepted only when the input lies near the
-// predicted class and the classifier is confident (docs/formats/classifier.md).
+// Unknown-fruit detection by distance: a prediction is accepted only when the input lies
+// near the predicted class (docs/formats/classifier.md).
 //
 // Distance: d(z, c) = sqrt(mean_j (z_j - μ_cj)² / v_j) in standardized feature space, with μ_c
 // the class centroid and v the pooled within-class variance per feature (a Mahalanobis
 // distance with a shared diagonal covariance); about 1 for a typical member of the class.
 // The input is unknown when d(z, predicted) > distance_threshold[predicted] (reason
-// "far_from_class") or when the top probability < min_confidence ("low_confidence").
+// "far_from_class"); FruitIdentifier adds its confidence and no-known-fruit rules.
 #pragma once
 
 #include <string>
@@ -21,8 +21,7 @@ struct UnknownDetectorOptions {
   double distance_quantile = 0.99;  // of a class's own training distances ...
   double distance_margin = 1.25;    // ... times this is the class's threshold
   int min_class_rows = 10;          // fewer rows: the quantile over all classes' rows is used
-  double confidence_quantile = 0.01;  // of held-out top probabilities is min_confidence ...
-  double max_min_confidence = 0.5;    // ... capped at this
+  double max_min_confidence = 0.5;  // the highest min_confidence calibration may choose
 };
 
 struct UnknownDetector {
@@ -32,18 +31,12 @@ struct UnknownDetector {
   double min_confidence = 0.0;
 
   double Distance(const double* z, int c) const;
-  // "" when accepted, else "far_from_class", "low_confidence" or "far_from_class,low_confidence".
-  std::string Check(double distance, int predicted, double confidence) const;
 };
 
 // Centroids, pooled variances and per-class distance thresholds from standardized rows.
-// min_confidence is left at 0: set it with CalibrateConfidence.
+// min_confidence is left at 0: FruitIdentifier::Train calibrates it on held-out photos.
 UnknownDetector FitUnknownDetector(const RowMatrix& z, const std::vector<int>& labels, int classes,
                                    const UnknownDetectorOptions& options);
-
-// min_confidence = min(max_min_confidence, confidence_quantile of top_probabilities).
-void CalibrateConfidence(const std::vector<double>& top_probabilities, const UnknownDetectorOptions& options,
-                         UnknownDetector* detector);
 
 // Linear interpolation between order statistics (numpy's default); values is reordered.
 double Quantile(std::vector<double> values, double q);

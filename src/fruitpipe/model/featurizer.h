@@ -38,4 +38,16 @@ std::unique_ptr<Featurizer> CreateFeaturizer(const ModelCard& card, const Featur
 std::unique_ptr<Featurizer> CreateOpenCvFeaturizer(const ModelCard& card, const FeaturizerOptions& options);
 std::unique_ptr<Featurizer> CreateOneDnnFeaturizer(const ModelCard& card, const FeaturizerOptions& options);
 
+// The final linear layer of a classifier network whose layers before it equal the feature
+// model's (the shared mobilenet_v2_imagenet beside mobilenet_v2_features): logits =
+// weights · features + bias. Throws InvalidArgumentError naming the cards when the classifier
+// does not end in one linear layer over `features.dim` inputs, or its backbone differs.
+struct LinearHead {
+  int inputs = 0;
+  int outputs = 0;
+  std::vector<float> weights;  // outputs × inputs, row-major
+  std::vector<float> bias;     // outputs
+};
+LinearHead LoadLinearHead(const ModelCard& classifier, const ModelCard& features);
+
 }  // namespace fruitpipe::model

@@ -30,6 +30,7 @@ class RecordWriter {
   void I64(std::int64_t v) { Raw(&v, sizeof v); }
   void F64(double v) { Raw(&v, sizeof v); }
   void F64s(const double* v, std::size_t n) { Raw(v, n * sizeof(double)); }
+  void F32s(const float* v, std::size_t n) { Raw(v, n * sizeof(float)); }
   void Bytes(std::string_view s) { out_.append(s); }
   // Appends the checksum and returns the record.
   std::string Finish() {
@@ -61,15 +62,10 @@ class RecordReader {
   std::uint32_t U32() { std::uint32_t v; Raw(&v, sizeof v); return v; }
   std::int64_t I64() { std::int64_t v; Raw(&v, sizeof v); return v; }
   double F64() { double v; Raw(&v, sizeof v); return v; }
-  // n doubles; the count is checked against the remaining bytes before copying, and every
-  // value must be finite (a NaN would silently poison every later sum).
-  void F64s(double* out, std::uint64_t n) {
-    if (n > rest_.size() / sizeof(double)) Fail("truncated");
-    Raw(out, n * sizeof(double));
-    for (std::uint64_t i = 0; i < n; ++i) {
-      if (!std::isfinite(out[i])) Fail("non-finite value");
-    }
-  }
+  // n doubles (floats); the count is checked against the remaining bytes before copying, and
+  // every value must be finite (a NaN would silently poison every later sum).
+  void F64s(double* out, std::uint64_t n) { Finite(out, n); }
+  void F32s(float* out, std::uint64_t n) { Finite(out, n); }
   std::string_view Bytes(std::uint64_t n) {
     if (n > rest_.size()) Fail("truncated");
     const std::string_view s = rest_.substr(0, n);
@@ -84,6 +80,14 @@ class RecordReader {
   [[noreturn]] void Fail(const std::string& cause) const { throw CorruptionError(what_ + ": " + cause); }
 
  private:
+  template <typename T>
+  void Finite(T* out, std::uint64_t n) {
+    if (n > rest_.size() / sizeof(T)) Fail("truncated");
+    Raw(out, n * sizeof(T));
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(out[i])) Fail("non-finite value");
+    }
+  }
   void Raw(void* p, std::size_t n) {
     if (n > rest_.size()) Fail("truncated");
     std::memcpy(p, rest_.data(), n);

@@ -165,6 +165,44 @@ TEST_F(ReportStoreTest, LoadsEveryInputAndEmbedsItInThePage) {
   EXPECT_EQ(blob["stage_summary"], StageSummary(d.run["shard_timeline"]));
 }
 
+TEST_F(ReportStoreTest, EmbedsCalibrationSpeciesAndOfftopicFigures) {
+  out_->Put("run.json", SmallRun().dump());
+  json bins = json::array();
+  for (int b = 0; b < 10; ++b) {
+    const bool empty = b < 5;  // an empty bin has null mean confidence and accuracy
+    bins.push_back({{"lower", b / 10.0},
+                    {"upper", (b + 1) / 10.0},
+                    {"count", empty ? 0 : 10 * b},
+                    {"mean_confidence", empty ? json(nullptr) : json(b / 10.0 + 0.05)},
+                    {"accuracy", empty ? json(nullptr) : json(b / 10.0)}});
+  }
+  out_->Put("evaluation.json", json{{"top1_accuracy", 0.9},
+                                    {"species_top1_accuracy", 0.95},
+                                    {"known_false_unknown_rate", 0.02},
+                                    {"unknown_flagged_rate", nullptr},
+                                    {"calibration", {{"ece", 0.05}, {"bins", bins}}},
+                                    {"offtopic", {{"images", 40}, {"flagged", 38}, {"flagged_rate", 0.95}}}}
+                                   .dump());
+  const std::string page = RenderReport(LoadReportData(*out_));
+  const json e = EmbeddedData(page)["evaluation"];
+  EXPECT_DOUBLE_EQ(e["species_top1_accuracy"].get<double>(), 0.95);
+  EXPECT_DOUBLE_EQ(e["known_false_unknown_rate"].get<double>(), 0.02);
+  EXPECT_TRUE(e["unknown_flagged_rate"].is_null());
+  EXPECT_DOUBLE_EQ(e["calibration"]["ece"].get<double>(), 0.05);
+  ASSERT_EQ(e["calibration"]["bins"].size(), 10u);
+  EXPECT_TRUE(e["calibration"]["bins"][0]["accuracy"].is_null());
+  EXPECT_EQ(e["calibration"]["bins"][9]["count"], 90);
+  EXPECT_DOUBLE_EQ(e["calibration"]["bins"][9]["mean_confidence"].get<double>(), 0.95);
+  EXPECT_EQ(e["offtopic"]["flagged"], 38);
+  EXPECT_DOUBLE_EQ(e["offtopic"]["flagged_rate"].get<double>(), 0.95);
+  // The page's reliability diagram, its text alternative and the new cards.
+  for (const char* needle : {"id=\"calibration\"", "id=\"calibration-chart\"", "id=\"calibration-table\"",
+                             "id=\"calibration-caption\"", "renderCalibration", "'species_top1_accuracy'",
+                             "E.offtopic", "'aria-label'"}) {
+    EXPECT_NE(page.find(needle), std::string::npos) << needle;
+  }
+}
+
 TEST_F(ReportStoreTest, PageIsSelfContained) {
   out_->Put("run.json", SmallRun().dump());
   const std::string page = RenderReport(LoadReportData(*out_));

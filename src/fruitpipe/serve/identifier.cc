@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/image/augment.h"
 #include "fruitpipe/image/preprocess.h"
 #include "fruitpipe/model/model_card.h"
 
@@ -97,6 +98,22 @@ Identifier::Identifier(const std::string& model_dir, const IdentifierOptions& o,
   }
 }
 
+nlohmann::json IdentificationJson(const Identification& r) {
+  nlohmann::json top5 = nlohmann::json::array();
+  for (const auto& p : r.top5) top5.push_back({{"label", p.label}, {"probability", p.probability}});
+  nlohmann::json j = {{"label", r.label},
+                      {"closest", r.closest},
+                      {"confidence", r.confidence},
+                      {"species", r.species},
+                      {"species_confidence", r.species_confidence},
+                      {"variety_uncertain", r.variety_uncertain},
+                      {"unknown", r.unknown},
+                      {"top5", top5},
+                      {"latency_ms", r.latency_ms}};
+  if (r.unknown) j["reason"] = r.reason;
+  return j;
+}
+
 Identifier::~Identifier() = default;
 
 model::Featurizer* Identifier::Acquire(Clock::time_point deadline) {
@@ -150,11 +167,16 @@ IdentifyOutcome Identifier::Identify(std::string_view bytes, Clock::time_point d
   image::DecodeOutcome decoded = image::DecodeImage(bytes, limits_);
   if (!decoded.ok) return Reject(kRejectCorrupt, decoded.reason);
   model::Featurizer& featurizer = *lease.get();
-  std::vector<float> tensor(featurizer.input_spec().TensorSize());
-  image::Preprocess(decoded.image.rgb, featurizer.input_spec(), tensor.data());
-  std::vector<float> features(static_cast<std::size_t>(featurizer.dim()));
-  featurizer.Run(tensor.data(), 1, features.data());
-  const classify::Prediction p = model_.PredictFeatures(features.data());
+  const image::PreprocessSpec& spec = featurizer.input_spec();
+  const int views = model_.classifier.predict_views();
+  std::vector<float> tensor(spec.TensorSize() * static_cast<std::size_t>(views));
+  for (int v = 0; v < views; ++v) {
+    image::Preprocess(image::MakeView(decoded.image.rgb, static_cast<image::View>(v)), spec,
+                      tensor.data() + spec.TensorSize() * static_cast<std::size_t>(v));
+  }
+  std::vector<float> features(static_cast<std::size_t>(featurizer.dim()) * static_cast<std::size_t>(views));
+  featurizer.Run(tensor.data(), views, features.data());
+  const classify::Prediction p = model_.classifier.Predict(features.data(), views);
 
   IdentifyOutcome out;
   out.ok = true;
@@ -163,16 +185,22 @@ IdentifyOutcome Identifier::Identify(std::string_view bytes, Clock::time_point d
   r.unknown = p.unknown;
   r.label = p.unknown ? "unknown" : p.label;
   r.confidence = p.confidence;
+  r.species = p.species;
+  r.species_confidence = p.species_confidence;
+  r.variety_uncertain = p.variety_uncertain;
   if (p.unknown) {
     // The classifier's reasons are codes; the client gets them spelled out with the figures.
     std::string why;
+    const auto add = [&why](const std::string& part) { why += (why.empty() ? "" : "; ") + part; };
+    if (p.unknown_reason.find("no_known_fruit") != std::string::npos) {
+      add("looks like the photos of no known fruit (probability " + Fixed(p.no_fruit_probability) + ")");
+    }
     if (p.unknown_reason.find("far_from_class") != std::string::npos) {
-      why = "far from the " + p.label + " photos seen in training (distance " + Fixed(p.distance) + " > " +
-            Fixed(p.distance_threshold) + ")";
+      add("far from the " + p.label + " photos seen in training (distance " + Fixed(p.distance) + " > " +
+          Fixed(p.distance_threshold) + ")");
     }
     if (p.unknown_reason.find("low_confidence") != std::string::npos) {
-      if (!why.empty()) why += "; ";
-      why += "low confidence " + Fixed(p.confidence) + " < " + Fixed(model_.classifier.detector().min_confidence);
+      add("low confidence " + Fixed(p.species_confidence) + " < " + Fixed(model_.classifier.detector().min_confidence));
     }
     r.reason = why;
   }

@@ -1,8 +1,10 @@
-// Identifying the fruit in one photo: decode -> preprocess -> featurize -> PCA -> classifier ->
-// unknown check, exactly the path the Training run's features took, so the classifier sees
-// the same kind of vectors it was trained on. Loaded once; Identify is thread-safe and runs
+// Identifying the fruit in one photo: decode -> views (the whole image first, exactly the path
+// the training runs' features took) -> preprocess -> featurize as one batch -> classifier ->
+// unknown check. Loaded once; Identify is thread-safe and runs
 // up to `workers` images at once, each on its own featurizer instance with one thread.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <condition_variable>
@@ -48,11 +50,19 @@ struct Identification {
   std::string label;           // a known class, or "unknown"
   std::string closest;         // the most likely known class (== label unless unknown)
   double confidence = 0;       // its probability
+  std::string species;         // the most likely species ("Apple"), from the model's taxonomy
+  double species_confidence = 0;
+  bool variety_uncertain = false;  // sure of the species, not of the variety (label)
   bool unknown = false;
   std::string reason;          // why the answer is "unknown"; empty otherwise
   std::vector<LabelProbability> top5;
   double latency_ms = 0;       // decode to answer, excluding the wait for a worker
 };
+
+// The answer's JSON, the same from `predict --json` and `/v1/identify`: label, closest,
+// confidence, species, species_confidence, variety_uncertain, unknown, reason (when unknown),
+// top5, latency_ms.
+nlohmann::json IdentificationJson(const Identification& r);
 
 // Identification or the reason the input was refused (not an error of the service).
 struct IdentifyOutcome {

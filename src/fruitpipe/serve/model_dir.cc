@@ -1,12 +1,18 @@
 #include "fruitpipe/serve/model_dir.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 
-#include "fruitpipe/classify/metrics.h"
+#include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/common/hash.h"
+#include "fruitpipe/image/augment.h"
+#include "fruitpipe/image/decode.h"
+#include "fruitpipe/image/preprocess.h"
+#include "fruitpipe/model/featurizer.h"
 #include "fruitpipe/pipeline/dataset.h"
 
 namespace fruitpipe::serve {
@@ -26,13 +32,50 @@ json ParseJson(const std::string& text, const std::string& where) {
   }
 }
 
-// "Results_PCA/part-00003-0123456789ab.snappy.parquet" -> "0123456789ab".
-std::string PartModelId(const std::string& key) {
-  const std::string name = key.substr(key.find_last_of('/') + 1);
-  const auto dash = name.find('-', 5);
-  const auto dot = name.find('.');
-  if (name.rfind("part-", 0) != 0 || dash == std::string::npos || dot == std::string::npos || dot < dash) return "";
-  return name.substr(dash + 1, dot - dash - 1);
+// Provenance without making the bytes depend on how the path was spelled.
+std::string CanonicalUri(const std::string& uri) {
+  return storage::IsRemoteUri(uri) ? uri : std::filesystem::weakly_canonical(std::filesystem::absolute(uri)).string();
+}
+
+std::string FeatureCardPath(const TrainOptions& o, const FeatureModelRef& ref) {
+  if (!o.feature_card.empty()) return o.feature_card;
+  if (!ref.card.empty() && std::filesystem::exists(ref.card)) return ref.card;
+  return model::ResolveModelCardPath("");
+}
+
+// "" when no prior is to be used.
+std::string ImagenetCardPath(const TrainOptions& o, const std::string& feature_card) {
+  if (o.imagenet_card == "none") return "";
+  if (!o.imagenet_card.empty()) return o.imagenet_card;
+  if (const char* env = std::getenv("FRUITPIPE_IMAGENET_MODEL"); env != nullptr && *env != '\0') {
+    return std::string(env) == "none" ? "" : env;
+  }
+  const auto beside = std::filesystem::path(feature_card).parent_path() / "mobilenet_v2_imagenet.json";
+  return std::filesystem::exists(beside) ? beside.string() : "";
+}
+
+classify::ImagenetPrior LoadPrior(const std::string& card_path, const model::ModelCard& features) {
+  const model::LinearHead head = model::LoadLinearHead(model::LoadModelCard(card_path), features);
+  if (head.outputs != 1000) {
+    throw InvalidArgumentError(card_path + ": an ImageNet-1k head has 1000 outputs, this one " +
+                               std::to_string(head.outputs));
+  }
+  classify::ImagenetPrior prior;
+  prior.head.resize(head.inputs + 1, head.outputs);
+  for (int o = 0; o < head.outputs; ++o) {
+    for (int i = 0; i < head.inputs; ++i) prior.head(i, o) = head.weights[static_cast<std::size_t>(o) * head.inputs + i];
+    prior.head(head.inputs, o) = head.bias[static_cast<std::size_t>(o)];
+  }
+  return prior;
+}
+
+// The photos of a dataset whose extra views are learnt: `count` spread evenly over the rows.
+std::vector<std::size_t> AugmentedRows(std::size_t rows, int count) {
+  std::vector<std::size_t> out;
+  if (count <= 0 || rows == 0) return out;
+  const std::size_t n = std::min<std::size_t>(rows, static_cast<std::size_t>(count));
+  for (std::size_t k = 0; k < n; ++k) out.push_back(k * rows / n);
+  return out;
 }
 
 }  // namespace
@@ -54,128 +97,210 @@ FeatureModelRef FeatureModelRef::FromJson(const json& j) {
   return r;
 }
 
-classify::Prediction IdentifyModel::PredictFeatures(const float* features) const {
-  std::vector<double> z(static_cast<std::size_t>(pca.k));
-  pca.Transform(features, z.data());
-  return classifier.Predict(z.data());
-}
-
-PcaDataset LoadPcaDataset(storage::Storage& out) {
-  PcaDataset d;
+ResultsDataset LoadResultsDataset(storage::Storage& out) {
+  ResultsDataset d;
   d.uri = out.Uri("");
   if (!out.Exists(pipeline::kSuccessKey)) {
     throw InvalidArgumentError(d.uri + ": no _SUCCESS: not a finished fruitpipe run (finish it with --resume)");
   }
-  const auto model_bytes = out.GetIfExists(pipeline::kPcaModelKey);
-  if (!model_bytes) throw InvalidArgumentError(d.uri + ": no _pca_model.bin: the run had no PCA stage");
-  // Canonical bytes: a model loaded and written again (--pca-model) compares equal to its source.
-  d.pca_bytes = pca::PcaModel::Deserialize(*model_bytes, out.Uri(pipeline::kPcaModelKey)).Serialize();
-  d.pca_sha256 = Sha256Hex(d.pca_bytes);
-  const std::string stored_id = Sha256Hex(*model_bytes).substr(0, 12);
-  if (auto run = out.GetIfExists(pipeline::kRunJsonKey)) {
-    d.run = ParseJson(*run, out.Uri(pipeline::kRunJsonKey));
-  } else {
-    throw InvalidArgumentError(d.uri + ": no run.json: not a fruitpipe run");
+  const auto run = out.GetIfExists(pipeline::kRunJsonKey);
+  if (!run) throw InvalidArgumentError(d.uri + ": no run.json: not a fruitpipe run");
+  d.run = ParseJson(*run, out.Uri(pipeline::kRunJsonKey));
+  if (!d.run.contains("model")) throw InvalidArgumentError(d.uri + ": run.json does not name the feature model");
+  try {
+    d.feature_model = FeatureModelRef::FromJson(d.run["model"]);
+  } catch (const json::exception& e) {
+    throw CorruptionError(out.Uri(pipeline::kRunJsonKey) + ": model: " + e.what());
   }
-
   std::vector<std::string> keys;
-  for (const auto& obj : out.List(std::string(pipeline::kResultsPcaDir) + "/")) {
-    if (obj.key.size() < 8 || obj.key.compare(obj.key.size() - 8, 8, ".parquet") != 0) continue;
-    if (PartModelId(obj.key) != stored_id) {
-      throw InvalidArgumentError(out.Uri(obj.key) + ": part of another PCA model than " +
-                                 out.Uri(pipeline::kPcaModelKey) + " (" + stored_id + ")");
-    }
-    keys.push_back(obj.key);
+  for (const auto& obj : out.List(std::string(pipeline::kResultsDir) + "/")) {
+    if (obj.key.size() >= 8 && obj.key.compare(obj.key.size() - 8, 8, ".parquet") == 0) keys.push_back(obj.key);
   }
-  if (keys.empty()) throw InvalidArgumentError(d.uri + ": no Results_PCA parts");
+  std::sort(keys.begin(), keys.end());
+  if (keys.empty()) throw InvalidArgumentError(d.uri + ": no Results parts");
+  Sha256Hasher hasher;
+  d.rows.dim = d.feature_model.dim;
   for (const auto& key : keys) {
-    pipeline::PcaBatch part;
+    const std::string bytes = out.Get(key);
+    hasher.Update(key + "\n" + std::to_string(bytes.size()) + "\n");
+    hasher.Update(bytes);
+    pipeline::FeatureBatch part;
     try {
-      part = pipeline::ParseResultsPca(out.Get(key));
+      part = pipeline::ParseResults(bytes);
     } catch (const Error& e) {
       throw CorruptionError(out.Uri(key) + ": " + e.what());
     }
-    if (d.rows.rows.empty()) d.rows.dim = part.dim;
-    if (part.dim != d.rows.dim) {
-      throw CorruptionError(out.Uri(key) + ": pcaFeatures of " + std::to_string(part.dim) + " values, other parts have " +
+    if (!part.rows.empty() && part.dim != d.rows.dim) {
+      throw CorruptionError(out.Uri(key) + ": features of " + std::to_string(part.dim) + " values, run.json says " +
                             std::to_string(d.rows.dim));
     }
     d.rows.rows.insert(d.rows.rows.end(), std::make_move_iterator(part.rows.begin()),
                        std::make_move_iterator(part.rows.end()));
     d.rows.vectors.insert(d.rows.vectors.end(), part.vectors.begin(), part.vectors.end());
   }
+  d.sha256 = hasher.FinishHex();
   if (d.run.contains("images") && d.run["images"].get<std::int64_t>() != static_cast<std::int64_t>(d.rows.rows.size())) {
-    throw InvalidArgumentError(d.uri + ": run.json counts " + d.run["images"].dump() + " images but Results_PCA holds " +
+    throw InvalidArgumentError(d.uri + ": run.json counts " + d.run["images"].dump() + " images but Results holds " +
                                std::to_string(d.rows.rows.size()) + " rows");
   }
   return d;
 }
 
-TrainSummary TrainModel(const std::string& train_uri, const std::string& model_dir,
-                        const storage::StorageOptions& storage_options, const classify::IdentifierOptions& options) {
+std::string ReadSourcePhoto(const std::string& path, const storage::StorageOptions& storage_options) {
+  if (!storage::IsRemoteUri(path)) return ReadLocalFile(path);
+  const auto slash = path.find_last_of('/');
+  auto dir = storage::OpenStorage(path.substr(0, slash), storage_options);
+  return dir->Get(path.substr(slash + 1));
+}
+
+TrainSummary TrainModel(const TrainOptions& o, const std::string& model_dir,
+                        const storage::StorageOptions& storage_options) {
+  if (o.datasets.empty()) throw InvalidArgumentError("train: no training dataset given");
   TrainSummary s;
-  const double t0 = Now();
-  auto train = storage::OpenStorage(train_uri, storage_options);
-  PcaDataset d = LoadPcaDataset(*train);
-  if (!d.run.contains("model")) throw InvalidArgumentError(d.uri + ": run.json does not name the feature model");
-  const FeatureModelRef feature_model = FeatureModelRef::FromJson(d.run["model"]);
-  const pca::PcaModel pca_model = pca::PcaModel::Deserialize(d.pca_bytes);
-  if (pca_model.dim != feature_model.dim || pca_model.k != d.rows.dim) {
-    throw InvalidArgumentError(d.uri + ": PCA model (" + std::to_string(pca_model.dim) + " -> " +
-                               std::to_string(pca_model.k) + ") does not match the features (" +
-                               std::to_string(feature_model.dim) + ") and pcaFeatures (" + std::to_string(d.rows.dim) + ")");
+  double t = Now();
+
+  // Read: every dataset must come from the same feature model.
+  std::vector<ResultsDataset> sets;
+  std::vector<bool> negative;
+  for (const auto* list : {&o.datasets, &o.negatives}) {
+    for (const std::string& uri : *list) {
+      auto dataset = storage::OpenStorage(uri, storage_options);
+      sets.push_back(LoadResultsDataset(*dataset));
+      sets.back().uri = CanonicalUri(uri);
+      negative.push_back(list == &o.negatives);
+      const FeatureModelRef& first = sets.front().feature_model;
+      const FeatureModelRef& ref = sets.back().feature_model;
+      if (ref.sha256 != first.sha256 || ref.input_size != first.input_size || ref.precision != first.precision) {
+        throw InvalidArgumentError(uri + ": features from " + ref.name + " (" + ref.sha256.substr(0, 12) + ", " +
+                                   ref.precision + ", " + std::to_string(ref.input_size) + " px), " + sets.front().uri +
+                                   " from " + first.name + " (" + first.sha256.substr(0, 12) + ", " + first.precision +
+                                   ", " + std::to_string(first.input_size) + " px): train on runs of one feature model");
+      }
+    }
   }
-  std::vector<std::string> labels;
-  labels.reserve(d.rows.rows.size());
-  for (const auto& r : d.rows.rows) labels.push_back(r.label);
-  const double t1 = Now();
+  const FeatureModelRef feature_model = sets.front().feature_model;
+  const int dim = feature_model.dim;
+  s.read_seconds = Now() - t;
 
-  classify::FruitIdentifier classifier = classify::FruitIdentifier::Train(
-      d.rows.vectors.data(), static_cast<int>(labels.size()), d.rows.dim, labels, options);
-  classifier.metadata()["pca_model_sha256"] = d.pca_sha256;
-  // Provenance without making the bytes depend on how the path was spelled.
-  const std::string source =
-      storage::IsRemoteUri(train_uri) ? d.uri : std::filesystem::weakly_canonical(std::filesystem::absolute(train_uri)).string();
-  classifier.metadata()["source"] = source;
-  const double t2 = Now();
+  // Augment: the extra views of up to augment_images photos per dataset, featurized with the
+  // datasets' own feature model.
+  t = Now();
+  const std::string card_path = FeatureCardPath(o, feature_model);
+  const model::ModelCard card = model::LoadModelCard(card_path);
+  if (card.sha256 != feature_model.sha256) {
+    throw InvalidArgumentError(card_path + ": model sha256 " + card.sha256.substr(0, 12) + " is not the one the datasets used (" +
+                               feature_model.name + ", " + feature_model.sha256.substr(0, 12) + ")");
+  }
+  s.imagenet_card = ImagenetCardPath(o, card_path);
+  classify::ImagenetPrior prior;
+  if (!s.imagenet_card.empty()) prior = LoadPrior(s.imagenet_card, card);
 
+  classify::TrainingSet train;
+  train.dim = dim;
+  std::vector<std::vector<std::size_t>> augmented(sets.size());
+  std::int64_t to_augment = 0;
+  for (std::size_t d = 0; d < sets.size(); ++d) {
+    augmented[d] = AugmentedRows(sets[d].rows.rows.size(), o.augment_images);
+    to_augment += static_cast<std::int64_t>(augmented[d].size());
+  }
+  std::unique_ptr<model::Featurizer> featurizer;
+  if (to_augment > 0) {
+    model::FeaturizerOptions f;
+    f.backend = feature_model.backend.empty() ? "auto" : feature_model.backend;
+    f.threads = o.threads;
+    f.input_size = feature_model.input_size;
+    f.precision = feature_model.precision;
+    featurizer = model::CreateFeaturizer(card, f);
+  }
+  int photo = 0;
+  std::int64_t done = 0;
+  constexpr int kExtraViews = image::kViewCount - 1;
+  std::vector<float> tensors, features(static_cast<std::size_t>(kExtraViews) * dim);
+  for (std::size_t d = 0; d < sets.size(); ++d) {
+    const pipeline::FeatureBatch& b = sets[d].rows;
+    std::size_t next_augmented = 0;
+    for (std::size_t i = 0; i < b.rows.size(); ++i, ++photo) {
+      const float* row = b.vectors.data() + i * static_cast<std::size_t>(dim);
+      train.Add(row, b.rows[i].label, static_cast<int>(d), negative[d], photo, 0);
+      if (next_augmented >= augmented[d].size() || augmented[d][next_augmented] != i) continue;
+      ++next_augmented;
+      image::DecodeOutcome decoded;
+      try {
+        decoded = image::DecodeImage(ReadSourcePhoto(b.rows[i].path, storage_options));
+      } catch (const Error&) {
+        decoded.ok = false;
+      }
+      if (o.progress) o.progress(++done, to_augment);
+      if (!decoded.ok) {
+        ++s.unreadable_sources;
+        continue;
+      }
+      const image::PreprocessSpec& spec = featurizer->input_spec();
+      tensors.resize(spec.TensorSize() * kExtraViews);
+      for (int v = 1; v <= kExtraViews; ++v) {
+        image::Preprocess(image::MakeView(decoded.image.rgb, static_cast<image::View>(v)), spec,
+                          tensors.data() + spec.TensorSize() * static_cast<std::size_t>(v - 1));
+      }
+      featurizer->Run(tensors.data(), kExtraViews, features.data());
+      for (int v = 1; v <= kExtraViews; ++v) {
+        train.Add(features.data() + static_cast<std::size_t>(v - 1) * dim, b.rows[i].label, static_cast<int>(d),
+                  negative[d], photo, v);
+      }
+      ++s.augmented_photos;
+    }
+  }
+  s.photos = photo;
+  s.augment_seconds = Now() - t;
+
+  t = Now();
+  classify::IdentifierOptions options = o.identifier;
+  options.regression.threads = o.threads;
+  classify::FruitIdentifier classifier =
+      classify::FruitIdentifier::Train(train, classify::Taxonomy::Builtin(), prior, options);
+  s.fit_seconds = Now() - t;
+
+  t = Now();
+  json lineage = json::array();
+  for (std::size_t d = 0; d < sets.size(); ++d) {
+    lineage.push_back({{"uri", sets[d].uri}, {"role", negative[d] ? "negatives" : "training"}, {"domain", d},
+                       {"rows", sets[d].rows.rows.size()}, {"results_sha256", sets[d].sha256},
+                       {"augmented_photos", augmented[d].size()}});
+  }
+  classifier.metadata()["lineage"] = lineage;
   std::map<std::string, std::string> files = classifier.Serialize();
   Sha256Hasher hasher;  // the id covers every file predictions depend on
+  json file_list = json::array();
   for (const auto& [name, bytes] : files) {
     hasher.Update(name + "\n" + std::to_string(bytes.size()) + "\n");
     hasher.Update(bytes);
+    file_list.push_back(name);
   }
-  hasher.Update(d.pca_bytes);
-  json file_list = json::array();
-  for (const auto& [name, bytes] : files) file_list.push_back(name);
-  file_list.push_back(kModelPcaKey);
   const json& meta = classifier.metadata();
   json manifest = {
       {"format", kModelFormat},
       {"id", feature_model.name + "-" + hasher.FinishHex().substr(0, 12)},
       {"classes", classifier.classes().size()},
       {"feature_model", feature_model.ToJson()},
-      {"pca", {{"file", kModelPcaKey}, {"sha256", d.pca_sha256}, {"dim", pca_model.dim}, {"k", pca_model.k}}},
+      {"lineage", lineage},
+      {"imagenet_prior", classifier.has_prior() ? json(std::filesystem::path(s.imagenet_card).filename().string()) : json(nullptr)},
       {"training",
-       {{"source", source},
-        {"rows", d.rows.rows.size()},
+       {{"rows", train.rows()},
+        {"photos", s.photos},
+        {"augmented_photos", s.augmented_photos},
+        {"unreadable_sources", s.unreadable_sources},
         {"train_accuracy", meta.value("train_accuracy", 0.0)},
-        {"calibration_accuracy", meta.value("calibration_accuracy", 0.0)},
+        {"calibration", meta.value("calibration", json::array())},
         {"min_confidence", classifier.detector().min_confidence}}},
       {"files", file_list},
   };
-
   auto out = storage::OpenStorage(model_dir, storage_options);
   for (const auto& [name, bytes] : files) out->Put(name, bytes);
-  out->Put(kModelPcaKey, d.pca_bytes);
   out->Put(kModelManifestKey, manifest.dump(2) + "\n");  // last: a model directory with a manifest is complete
+  s.write_seconds = Now() - t;
 
   s.manifest = std::move(manifest);
-  s.rows = static_cast<std::int64_t>(labels.size());
+  s.rows = train.rows();
   s.classes = static_cast<int>(classifier.classes().size());
-  s.k = d.rows.dim;
-  s.load_seconds = t1 - t0;
-  s.fit_seconds = t2 - t1;
   return s;
 }
 
@@ -187,58 +312,26 @@ IdentifyModel LoadIdentifyModel(const std::string& model_dir, const storage::Sto
   const auto manifest_text = dir->GetIfExists(kModelManifestKey);
   if (!manifest_text) throw NotFoundError(model_dir + ": no model.json: not a model directory (fruitpipe train writes one)");
   m.manifest = ParseJson(*manifest_text, where);
+  std::map<std::string, std::string> files;
   try {
     if (m.manifest.at("format").get<std::string>() != kModelFormat) {
-      throw CorruptionError(where + ": format is not " + std::string(kModelFormat));
+      throw CorruptionError(where + ": format is not " + std::string(kModelFormat) + " (retrain with fruitpipe train)");
     }
     m.id = m.manifest.at("id").get<std::string>();
     m.feature_model = FeatureModelRef::FromJson(m.manifest.at("feature_model"));
-    m.pca_sha256 = m.manifest.at("pca").at("sha256").get<std::string>();
+    for (const auto& name : m.manifest.at("files")) {
+      const std::string n = name.get<std::string>();
+      files[n] = dir->Get(n);
+    }
   } catch (const json::exception& e) {
     throw CorruptionError(where + ": " + e.what());
   }
-
-  const std::string pca_bytes = dir->Get(kModelPcaKey);
-  if (Sha256Hex(pca_bytes) != m.pca_sha256) {
-    throw CorruptionError(dir->Uri(kModelPcaKey) + ": sha256 differs from model.json");
-  }
-  m.pca = pca::PcaModel::Deserialize(pca_bytes, dir->Uri(kModelPcaKey));
-
-  std::map<std::string, std::string> files;
-  for (const auto& name : m.manifest.at("files")) {
-    const std::string n = name.get<std::string>();
-    if (n != kModelPcaKey) files[n] = dir->Get(n);
-  }
   m.classifier = classify::FruitIdentifier::Deserialize(files, model_dir);
-  if (m.classifier.dim() != m.pca.k || m.pca.dim != m.feature_model.dim) {
+  if (m.classifier.dim() != m.feature_model.dim) {
     throw CorruptionError(model_dir + ": classifier expects " + std::to_string(m.classifier.dim()) +
-                          " PCA features, the PCA model gives " + std::to_string(m.pca.k) + " from " +
-                          std::to_string(m.pca.dim));
+                          " features, the feature model gives " + std::to_string(m.feature_model.dim));
   }
   return m;
-}
-
-json EvaluateModel(const IdentifyModel& model, storage::Storage& test) {
-  const PcaDataset d = LoadPcaDataset(test);
-  if (d.pca_sha256 != model.pca_sha256) {
-    throw InvalidArgumentError(d.uri + ": transformed with another PCA model (sha256 " + d.pca_sha256.substr(0, 12) +
-                               ") than " + model.uri + " (" + model.pca_sha256.substr(0, 12) +
-                               "): transform the Test run with --pca-model TRAIN_OUT");
-  }
-  std::vector<std::string> truth;
-  std::vector<classify::Prediction> predictions;
-  truth.reserve(d.rows.rows.size());
-  predictions.reserve(d.rows.rows.size());
-  for (std::size_t i = 0; i < d.rows.rows.size(); ++i) {
-    truth.push_back(d.rows.rows[i].label);
-    predictions.push_back(model.classifier.Predict(d.rows.vectors.data() + i * static_cast<std::size_t>(d.rows.dim)));
-  }
-  json ev = classify::Evaluate(model.classes(), truth, predictions);
-  ev["model"] = {{"id", model.id}, {"uri", model.uri}};
-  ev["dataset"] = d.uri;
-  ev["rows"] = d.rows.rows.size();
-  test.Put(kEvaluationKey, ev.dump(2) + "\n");
-  return ev;
 }
 
 }  // namespace fruitpipe::serve

@@ -1,38 +1,38 @@
 // MODEL_DIR: what `fruitpipe train` writes and `evaluate`, `predict` and `serve` read (local
-// folder or s3://). See docs/serving.md.
+// folder or s3://). See docs/serving.md and docs/formats/classifier.md.
 //
-//   model.json          manifest: format, id, feature model reference, PCA reference, training
-//                       figures, the list of files
-//   pca_model.bin       the Training run's PCA model (canonical serialization)
-//   classifier.json     } classify::FruitIdentifier::Serialize (weights, standardization,
-//   classifier.weights  }   classes, unknown-detector thresholds)
+//   model.json              manifest: format, id, feature model reference, lineage (every
+//                           training dataset), training figures, the list of files
+//   classifier.json         } classify::FruitIdentifier::Serialize (weights, standardization,
+//   classifier.weights      }   classes, species, unknown-detection thresholds)
+//   imagenet_head.weights   the backbone's ImageNet head (the prior), when one was used
+//   taxonomy.tsv            the taxonomy the species answers come from
 //
-// Nothing in it depends on the clock or on the number of threads: the same Training dataset
-// gives the same bytes.
+// Nothing in it depends on the clock or on the number of threads: the same training datasets
+// give the same bytes.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "fruitpipe/classify/identifier.h"
-#include "fruitpipe/pca/pca.h"
 #include "fruitpipe/pipeline/results.h"
 #include "fruitpipe/storage/storage.h"
 
 namespace fruitpipe::serve {
 
 inline constexpr char kModelManifestKey[] = "model.json";
-inline constexpr char kModelPcaKey[] = "pca_model.bin";
-inline constexpr char kModelFormat[] = "fruitpipe-identifier/1";
-inline constexpr char kEvaluationKey[] = "evaluation.json";  // in the Test dataset
+inline constexpr char kModelFormat[] = "fruitpipe-identifier/2";
+inline constexpr char kEvaluationKey[] = "evaluation.json";  // in the evaluated dataset
 
-// The featurizer whose features the classifier was trained on (from the Training run.json).
+// The featurizer whose features the classifier was trained on (from the datasets' run.json).
 struct FeatureModelRef {
   std::string name;
   std::string sha256;      // of the ONNX file
-  std::string card;        // card path the Training run used (a hint: may not exist here)
+  std::string card;        // card path the run used (a hint: may not exist here)
   std::string backend;     // onednn | opencv
   std::string precision;   // fp32 | int8
   int input_size = 0;
@@ -44,52 +44,64 @@ struct FeatureModelRef {
 
 struct IdentifyModel {
   std::string uri;                     // MODEL_DIR as given
-  std::string id;                      // "<feature model>-<12 hex of the classifier files' sha256>"
+  std::string id;                      // "<feature model>-<12 hex of the model files' sha256>"
   FeatureModelRef feature_model;
-  pca::PcaModel pca;
-  std::string pca_sha256;              // of pca_model.bin
   classify::FruitIdentifier classifier;
   nlohmann::json manifest;
 
   const std::vector<std::string>& classes() const { return classifier.classes(); }
-  // One feature vector (feature_model.dim floats) -> PCA -> classifier.
-  classify::Prediction PredictFeatures(const float* features) const;
 };
 
-// The rows of a finished dataset's Results_PCA/, checked to belong to its _pca_model.bin.
-struct PcaDataset {
+// The Results/ rows of a finished dataset (every part, in part order).
+struct ResultsDataset {
   std::string uri;
-  std::string pca_bytes;               // canonical serialization of _pca_model.bin
-  std::string pca_sha256;              // of pca_bytes
   nlohmann::json run;                  // run.json
-  pipeline::PcaBatch rows;             // every part, in part (shard) order
+  FeatureModelRef feature_model;       // run.json's "model"
+  pipeline::FeatureBatch rows;
+  std::string sha256;                  // over the parts' names and bytes: the lineage record
 };
 
-// Throws InvalidArgumentError naming the dataset when it is unfinished (no _SUCCESS), has no
-// PCA stage, or holds parts of another PCA model; CorruptionError on unreadable files.
-PcaDataset LoadPcaDataset(storage::Storage& dataset);
+// Throws InvalidArgumentError naming the dataset when it is unfinished (no _SUCCESS), is not a
+// fruitpipe run, or its row count differs from run.json; CorruptionError on unreadable parts.
+ResultsDataset LoadResultsDataset(storage::Storage& dataset);
+
+struct TrainOptions {
+  std::vector<std::string> datasets;   // labelled: classes are the union of their labels
+  std::vector<std::string> negatives;  // photos of no known fruit: labels ignored
+  // The backbone's ImageNet classifier card for the prior: "" looks for
+  // $FRUITPIPE_IMAGENET_MODEL, then mobilenet_v2_imagenet.json beside the feature card;
+  // "none" trains without a prior.
+  std::string imagenet_card;
+  std::string feature_card;            // "": the card the datasets' run.json names, else $FRUITPIPE_MODEL
+  int augment_images = 2048;           // photos per dataset whose extra views are learnt (0: none)
+  int threads = 0;                     // optimiser and featurizer threads (0: all cores)
+  classify::IdentifierOptions identifier;
+  // Called during augmentation with (photos done, photos to do).
+  std::function<void(std::int64_t, std::int64_t)> progress;
+};
 
 struct TrainSummary {
   nlohmann::json manifest;
-  std::int64_t rows = 0;
+  std::int64_t rows = 0;             // training rows, views included
+  std::int64_t photos = 0;
+  std::int64_t augmented_photos = 0;
+  std::int64_t unreadable_sources = 0;  // photos whose source could not be read back (no views)
   int classes = 0;
-  int k = 0;
-  double load_seconds = 0;
+  std::string imagenet_card;         // the prior's card, "" without a prior
+  double read_seconds = 0;
+  double augment_seconds = 0;
   double fit_seconds = 0;
+  double write_seconds = 0;
 };
 
-// Reads the Training dataset at `train_uri`, trains, and writes MODEL_DIR at `model_dir`.
-TrainSummary TrainModel(const std::string& train_uri, const std::string& model_dir,
-                        const storage::StorageOptions& storage_options,
-                        const classify::IdentifierOptions& options = {});
+// Reads the datasets, adds views of their photos, trains, and writes MODEL_DIR.
+TrainSummary TrainModel(const TrainOptions& options, const std::string& model_dir,
+                        const storage::StorageOptions& storage_options);
 
 // Throws NotFoundError / CorruptionError naming the model directory.
 IdentifyModel LoadIdentifyModel(const std::string& model_dir, const storage::StorageOptions& storage_options);
 
-// Evaluates the model on a Test dataset transformed with the Training PCA: refuses
-// (InvalidArgumentError) a dataset transformed with another PCA model. Writes
-// evaluation.json into the dataset and returns it (classify::Evaluate's keys plus "model",
-// "dataset", "rows").
-nlohmann::json EvaluateModel(const IdentifyModel& model, storage::Storage& test_dataset);
+// The bytes of a photo by the `path` a dataset records (a local file or an object URI).
+std::string ReadSourcePhoto(const std::string& path, const storage::StorageOptions& storage_options);
 
 }  // namespace fruitpipe::serve

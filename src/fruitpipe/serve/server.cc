@@ -80,17 +80,6 @@ int StatusFor(const std::string& category) {
   return 422;  // well-formed request, unusable image: not an image, corrupt, too many pixels
 }
 
-json IdentificationJson(const Identification& r, const std::string& model_id) {
-  json top5 = json::array();
-  for (const auto& p : r.top5) top5.push_back({{"label", p.label}, {"probability", p.probability}});
-  json j = {{"label", r.label}, {"confidence", r.confidence}, {"unknown", r.unknown}, {"top5", top5},
-            {"model", model_id}, {"latency_ms", r.latency_ms}};
-  if (r.unknown) {
-    j["closest"] = r.closest;
-    j["reason"] = r.reason;
-  }
-  return j;
-}
 
 }  // namespace
 
@@ -307,7 +296,9 @@ void Server::Routes() {
     if (!outcome.ok) return reject(res, outcome.category, outcome.reason, false);
     metrics_.RecordIdentified(outcome.result.unknown);
     tls_request.outcome = outcome.result.unknown ? "unknown" : outcome.result.label;
-    SendJson(res, 200, IdentificationJson(outcome.result, identifier_.model().id));
+    json answer = IdentificationJson(outcome.result);
+    answer["model"] = identifier_.model().id;
+    SendJson(res, 200, answer);
   });
 
   http.Get(kHealthRoute, [this](const httplib::Request&, httplib::Response& res) {

@@ -31,7 +31,7 @@ if [ ! -f "$model/model.json" ]; then
     [ -f "$train/_SUCCESS" ] || "$bin" run "$shared/data/fruits360-dev/Training" "$train" --quiet
   fi
   model=$work/model
-  [ -f "$model/model.json" ] || "$bin" train "$train" --out "$model"
+  grep -qs "fruitpipe-identifier/2" "$model/model.json" || "$bin" train "$train" --out "$model"
 fi
 
 log=$work/serve.log

@@ -23,7 +23,7 @@ if [ "$name" = serve_fuzzer ] && [ -z "${FRUITPIPE_FUZZ_MODEL_DIR:-}" ]; then
     echo "SKIPPED: serve_fuzzer needs the dev model at $shared"
     exit 77
   fi
-  if [ ! -f "$work/model/model.json" ]; then
+  if ! grep -qs "fruitpipe-identifier/2" "$work/model/model.json"; then
     rm -rf "$work/images" "$work/dataset" "$work/model"
     for cls in Banana Kiwi; do
       mkdir -p "$work/images/$cls"
@@ -31,7 +31,7 @@ if [ "$name" = serve_fuzzer ] && [ -z "${FRUITPIPE_FUZZ_MODEL_DIR:-}" ]; then
         while read -r f; do ln -s "$shared/data/fruits360-dev/Test/$cls/$f" "$work/images/$cls/$f"; done
     done
     "$FRUITPIPE_FUZZ_FRUITPIPE" run "$work/images" "$work/dataset" --model "$card" --pca-k 4 --quiet >/dev/null
-    "$FRUITPIPE_FUZZ_FRUITPIPE" train "$work/dataset" --out "$work/model" >/dev/null
+    "$FRUITPIPE_FUZZ_FRUITPIPE" train "$work/dataset" --out "$work/model" --augment-images 4 --quiet >/dev/null
   fi
   export FRUITPIPE_FUZZ_MODEL_DIR=$work/model FRUITPIPE_MODEL=$card
 fi

@@ -19,5 +19,6 @@ run pipeline_bench.sh                # end-to-end fruitpipe run: images/s, per s
 run engine_bench.sh                  # inference only: ORT vs oneDNN vs OpenCV, sizes, precisions
 run s3_pipeline_bench.sh             # s3 -> s3 vs local -> local
 [ -x "$build/bench/s3_read_bench" ] && { echo; "$build/bench/s3_read_bench"; }
+run identify_bench.sh                # the identifier on real photos: top-1, species, flagged rates, training time
 run serve_bench.sh                   # identification service: latency and req/s under load
 run memory_bench.sh                  # peak RSS vs number of images

@@ -1,5 +1,6 @@
 // run, featurize, pca, reduce, inspect: the batch pipeline's commands.
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 
@@ -10,8 +11,8 @@
 #include "fruitpipe/cluster/mpi_coordinator.h"
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/parquet/parquet.h"
-#include "fruitpipe/pipeline/coordinator.h"
-#include "fruitpipe/pipeline/dataset.h"
+#include "fruitpipe/cluster/coordinator.h"
+#include "fruitpipe/dataset/dataset.h"
 #include "fruitpipe/pipeline/progress.h"
 #include "fruitpipe/pipeline/run.h"
 #include "fruitpipe/privacy/consent_ledger.h"
@@ -28,6 +29,7 @@ struct PipelineArgs {
   ModelOptions model;
   std::string compression = "snappy";
   std::string worker;  // "I/N"
+  int worker_index = 0, worker_count = 0;  // worker_count 0: not an array worker
   std::string consent_ledger;
   double pca_variance = 0;
   int pca_k = 0;
@@ -89,6 +91,12 @@ void WriteReportOrWarn(storage::Storage& out) {
 }
 
 void Finalize(PipelineArgs* a) {
+  // A newcomer's first mistake, said plainly (remote sources are checked when listed).
+  if (!a->run.source.empty() && !storage::IsRemoteUri(a->run.source) && !std::filesystem::is_directory(a->run.source)) {
+    throw InvalidArgumentError(a->run.source + ": " +
+                               (std::filesystem::exists(a->run.source) ? "not a folder" : "no such folder") +
+                               " (SRC is a folder of <Label>/ folders of photos)");
+  }
   a->run.before_success = WriteReportOrWarn;
   if (!a->consent_ledger.empty()) a->run.admit_filter = privacy::MakeConsentFilter(a->consent_ledger, "training");
   a->run.compression = a->compression == "zstd"   ? parquet::Compression::kZstd
@@ -109,18 +117,24 @@ void Finalize(PipelineArgs* a) {
     if (std::sscanf(a->worker.c_str(), "%d/%d%c", &i, &n, &tail) != 2 || n < 1 || i < 0 || i >= n) {
       throw InvalidArgumentError("--worker " + a->worker + ": expected I/N with 0 <= I < N");
     }
-    a->run.worker_mode = "worker";
-    a->run.worker_index = i;
-    a->run.worker_count = n;
+    a->worker_index = i;
+    a->worker_count = n;
     a->run.pca_stage = false;
+    // Workers share one dataset by design: each finds the plan the first one wrote.
+    if (!a->run.incremental) a->run.resume = true;
   }
 }
 
-std::unique_ptr<pipeline::Coordinator> MakeCoordinator() { return cluster::CreateCoordinator(); }
+// An array worker's coordinator for --worker I/N, else an MPI one under mpirun, else local.
+std::unique_ptr<cluster::Coordinator> MakeCoordinator(const PipelineArgs& a) {
+  if (a.worker_count == 0) return cluster::CreateCoordinator();
+  if (cluster::LaunchedByMpi()) throw InvalidArgumentError("--worker: array-job workers are not started by mpirun");
+  return std::make_unique<cluster::ArrayWorkerCoordinator>(a.worker_index, a.worker_count);
+}
 
 // Runs a stage; on a cluster, an error on one rank ends the whole job with a clear message
 // instead of leaving the other ranks waiting in a collective.
-json RunOnCluster(pipeline::Coordinator& coordinator, const std::function<json()>& stage) {
+json RunOnCluster(cluster::Coordinator& coordinator, const std::function<json()>& stage) {
   try {
     return stage();
   } catch (const std::exception& e) {
@@ -164,10 +178,9 @@ void PrintSummary(const json& run) {
 void Execute(PipelineArgs* a) {
   Finalize(a);
   a->run.model_card = model::ResolveModelCardPath(a->model.card);
-  auto coordinator = MakeCoordinator();
-  if (coordinator->size() > 1) a->run.worker_mode = "mpi";
+  auto coordinator = MakeCoordinator(*a);
   const json run = RunOnCluster(*coordinator, [&] { return pipeline::RunPipeline(a->run, *coordinator); });
-  if (!coordinator->is_root() || a->run.worker_mode == "worker") return;
+  if (!coordinator->is_root()) return;
   if (a->json_output) {
     std::cout << run.dump(2) << std::endl;
   } else {
@@ -271,7 +284,7 @@ void AddPipelineCommands(CLI::App& app) {
   pca->callback([] {
     Finalize(&pca_args);
     pca_args.run.command = "pca";
-    auto coordinator = MakeCoordinator();
+    auto coordinator = MakeCoordinator(pca_args);
     const json run = RunOnCluster(*coordinator, [&] { return pipeline::RunPcaOnly(pca_args.run, *coordinator); });
     if (!coordinator->is_root()) return;
     if (pca_args.json_output) std::cout << run.dump(2) << std::endl; else PrintSummary(run);
@@ -285,7 +298,7 @@ void AddPipelineCommands(CLI::App& app) {
   reduce->callback([] {
     Finalize(&reduce_args);
     reduce_args.run.command = "reduce";
-    auto coordinator = MakeCoordinator();
+    auto coordinator = MakeCoordinator(reduce_args);
     const json run = RunOnCluster(*coordinator, [&] { return pipeline::RunPcaOnly(reduce_args.run, *coordinator); });
     if (coordinator->is_root()) PrintSummary(run);
   });

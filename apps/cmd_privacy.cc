@@ -13,7 +13,7 @@
 #include "options.h"
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/error.h"
-#include "fruitpipe/pipeline/dataset.h"
+#include "fruitpipe/dataset/dataset.h"
 #include "fruitpipe/image/decode.h"
 #include "fruitpipe/privacy/audit_log.h"
 #include "fruitpipe/privacy/consent_ledger.h"
@@ -21,7 +21,7 @@
 #include "fruitpipe/privacy/ingest.h"
 #include "fruitpipe/privacy/pseudonym.h"
 #include "fruitpipe/privacy/retention.h"
-#include "fruitpipe/privacy/timestamps.h"
+#include "fruitpipe/common/time.h"
 #include "fruitpipe/storage/storage.h"
 
 namespace fruitpipe::cli {
@@ -106,7 +106,7 @@ void ConsentChange(const ConsentArgs& a, bool grant) {
   privacy::CheckPurpose(a.purpose);
   const std::string subject = ResolveSubject(a.subject, {});
   auto ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kCreate);
-  const std::int64_t now = privacy::NowEpochSeconds();
+  const std::int64_t now = WallEpochSeconds();
   const bool changed = grant ? ledger->Grant(subject, a.purpose, now) : ledger->Withdraw(subject, a.purpose, now);
   if (changed) {
     privacy::AuditLog(privacy::ResolveAuditLogPath(a.audit_log, a.ledger))
@@ -168,7 +168,7 @@ void Ingest(const IngestArgs& a) {
   auto ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kExisting);
   auto store = storage::OpenStorage(NormalRoot(a.store), a.storage);
   privacy::AuditLog audit(privacy::ResolveAuditLogPath(a.audit_log, a.ledger));
-  for (const auto& p : privacy::IngestPhotos(request, *ledger, *store, &audit, privacy::NowEpochSeconds())) {
+  for (const auto& p : privacy::IngestPhotos(request, *ledger, *store, &audit, WallEpochSeconds())) {
     std::string removed;
     for (const auto& r : p.removed) removed += (removed.empty() ? "" : ", ") + r;
     std::printf("stored %s (removed: %s)\n", p.uri.c_str(), removed.empty() ? "nothing" : removed.c_str());
@@ -225,7 +225,7 @@ void Forget(const EraseArgs& a) {
   std::vector<std::unique_ptr<storage::Storage>> datasets;
   for (const auto& uri : a.datasets) {
     datasets.push_back(storage::OpenStorage(uri, a.storage));
-    if (!datasets.back()->Exists(pipeline::kPlanKey)) {
+    if (!datasets.back()->Exists(dataset::kPlanKey)) {
       throw InvalidArgumentError(uri + ": not a fruitpipe dataset (no _plan.json); nothing erased");
     }
   }
@@ -244,7 +244,7 @@ void Forget(const EraseArgs& a) {
     }
     for (auto& out : datasets) privacy::EraseFromDataset(*out, selector, &report);
     if (ledger) {
-      const std::int64_t now = privacy::NowEpochSeconds();
+      const std::int64_t now = WallEpochSeconds();
       consents = ledger->WithdrawAll(subject, now);
       contributions = ledger->MarkSubjectErased(subject, now);
     }
@@ -271,12 +271,12 @@ void Purge(const EraseArgs& a) {
   std::vector<storage::Storage*> datasets;
   for (const auto& uri : a.datasets) {
     owned.push_back(storage::OpenStorage(uri, a.storage));
-    if (!owned.back()->Exists(pipeline::kPlanKey)) {
+    if (!owned.back()->Exists(dataset::kPlanKey)) {
       throw InvalidArgumentError(uri + ": not a fruitpipe dataset (no _plan.json); nothing purged");
     }
     datasets.push_back(owned.back().get());
   }
-  const std::int64_t now = privacy::NowEpochSeconds();
+  const std::int64_t now = WallEpochSeconds();
   const auto cutoff = now - static_cast<std::int64_t>(a.older_than_days * 86400.0);
   const auto start = std::chrono::steady_clock::now();
   privacy::PurgeOutcome outcome;
@@ -293,12 +293,12 @@ void Purge(const EraseArgs& a) {
   }
   json fields = outcome.report.ToJson();
   fields["older_than_days"] = a.older_than_days;
-  fields["ingested_before"] = privacy::IsoUtc(cutoff);
+  fields["ingested_before"] = IsoUtc(cutoff);
   fields["subjects"] = outcome.report.photos_by_subject.size();
   fields["store"] = store->Uri("");
   fields["datasets"] = a.datasets;
   const privacy::AuditHead head = log.Append("purge.summary", std::nullopt, fields);
-  PrintReport(("purge (ingested before " + privacy::IsoUtc(cutoff) + ")").c_str(), outcome.report, seconds,
+  PrintReport(("purge (ingested before " + IsoUtc(cutoff) + ")").c_str(), outcome.report, seconds,
               a.json_output, {{"audit_seq", head.seq}, {"subjects", outcome.report.photos_by_subject.size()}});
 }
 

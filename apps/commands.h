@@ -6,7 +6,7 @@
 
 namespace fruitpipe::cli {
 
-// A command's callback stores its exit status here (0 success; see docs/cli.md for codes).
+// A command's callback stores its exit status here (the codes below; README.md lists them).
 int& ExitCode();
 
 // Exit codes scripts can rely on.

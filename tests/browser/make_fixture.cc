@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fruitpipe/parquet/parquet.h"
-#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/dataset/results.h"
 #include "fruitpipe/report/report.h"
 #include "fruitpipe/storage/storage.h"
 
@@ -81,12 +81,12 @@ int main(int argc, char** argv) {
       cx[static_cast<std::size_t>(c)] = 9 * normal(rng);
       cy[static_cast<std::size_t>(c)] = 6 * normal(rng);
     }
-    pipeline::PcaBatch all;
+    dataset::PcaBatch all;
     all.dim = kK;
     std::vector<int> row_class;
     for (int c = 0; c < nc; ++c) {
       for (int i = 0; i < per_class[static_cast<std::size_t>(c)]; ++i) {
-        pipeline::ImageRow row;
+        dataset::ImageRow row;
         row.path = std::string(kSource) + "/" + labels[static_cast<std::size_t>(c)] + "/r_" + std::to_string(i) + "_100.jpg";
         row.label = labels[static_cast<std::size_t>(c)];
         row.image_sha256 = std::string(64, '0');
@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
         {"exit_code", 0}};
 
     for (int s = 0; s < shards; ++s) {
-      pipeline::PcaBatch part;
+      dataset::PcaBatch part;
       part.dim = kK;
       const std::size_t a = static_cast<std::size_t>(s) * kShardSize;
       const std::size_t b = std::min<std::size_t>(a + kShardSize, kRows);
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
       part.vectors.assign(all.vectors.begin() + static_cast<std::ptrdiff_t>(a * kK), all.vectors.begin() + static_cast<std::ptrdiff_t>(b * kK));
       char key[64];
       std::snprintf(key, sizeof key, "Results_PCA/part-%05d-0a1b2c3d4e5f.snappy.parquet", s);
-      out->Put(key, parquet::WriteParquet(pipeline::ResultsPcaTable(part)));
+      out->Put(key, parquet::WriteParquet(dataset::ResultsPcaTable(part)));
     }
 
     // Evaluation: mostly right, with confusions between the variants of one fruit.

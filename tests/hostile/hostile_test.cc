@@ -19,7 +19,7 @@
 
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/testing.h"
-#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/dataset/results.h"
 #include "hostile_corpus.h"
 
 namespace fruitpipe {
@@ -114,10 +114,10 @@ TEST(HostileInputTest, EveryInputIsProcessedOrRejectedWithItsReason) {
           << "rejected twice: " << line;
     }
   }
-  std::map<std::string, pipeline::ImageRow> rows;  // path -> row
+  std::map<std::string, dataset::ImageRow> rows;  // path -> row
   for (const auto& e : fs::directory_iterator(out / "Results")) {
     if (e.path().extension() != ".parquet") continue;
-    for (auto& row : pipeline::ParseResults(ReadLocalFile(e.path().string())).rows) {
+    for (auto& row : dataset::ParseResults(ReadLocalFile(e.path().string())).rows) {
       const std::string path = row.path;
       EXPECT_TRUE(rows.emplace(path, std::move(row)).second) << "two rows for " << path;
     }

@@ -265,7 +265,7 @@ TEST(IdentifyTest, PredictAnswersWithSpeciesAndReportsBadInputs) {
   int right = 0;
   for (std::size_t j = 0; j < picks.size(); ++j) {
     const json& p = out["images"][j];
-    const pipeline::ImageRow& row = d.rows.rows[picks[j]];
+    const dataset::ImageRow& row = d.rows.rows[picks[j]];
     ASSERT_FALSE(p.contains("error")) << p;
     EXPECT_EQ(p["path"], row.path);
     ASSERT_EQ(p["top5"].size(), 5u);

@@ -14,12 +14,12 @@
 
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/pca/pca.h"
-#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/dataset/results.h"
 
 namespace fruitpipe::testing {
 
 struct DatasetRow {
-  pipeline::ImageRow meta;
+  dataset::ImageRow meta;
   std::vector<float> features;
   std::vector<double> pca;
 };
@@ -41,7 +41,7 @@ inline std::map<std::string, DatasetRow> ReadDataset(const std::filesystem::path
   const auto hidden = [](const fs::path& p) { return p.filename().string().front() == '.'; };
   for (const auto& e : fs::directory_iterator(out / "Results")) {
     if (hidden(e.path())) continue;
-    const auto b = pipeline::ParseResults(ReadLocalFile(e.path().string()));
+    const auto b = dataset::ParseResults(ReadLocalFile(e.path().string()));
     for (std::size_t i = 0; i < b.rows.size(); ++i) {
       DatasetRow& r = rows[relative(b.rows[i].path)];
       EXPECT_TRUE(r.features.empty()) << "duplicate row " << b.rows[i].path;
@@ -52,7 +52,7 @@ inline std::map<std::string, DatasetRow> ReadDataset(const std::filesystem::path
   }
   for (const auto& e : fs::directory_iterator(out / "Results_PCA")) {
     if (hidden(e.path())) continue;
-    const auto b = pipeline::ParseResultsPca(ReadLocalFile(e.path().string()));
+    const auto b = dataset::ParseResultsPca(ReadLocalFile(e.path().string()));
     for (std::size_t i = 0; i < b.rows.size(); ++i) {
       DatasetRow& r = rows[relative(b.rows[i].path)];
       EXPECT_TRUE(r.pca.empty()) << "duplicate PCA row " << b.rows[i].path;

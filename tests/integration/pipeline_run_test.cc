@@ -9,7 +9,7 @@
 
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/testing.h"
-#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/dataset/results.h"
 
 namespace fruitpipe {
 namespace {
@@ -69,7 +69,7 @@ TEST(PipelineRunTest, DevTestSplitHasOneRowPerImageWithContractColumns) {
 
   std::size_t rows = 0;
   for (const auto& part : Parts(out / "Results")) {
-    const auto batch = pipeline::ParseResults(ReadLocalFile(part.string()));
+    const auto batch = dataset::ParseResults(ReadLocalFile(part.string()));
     EXPECT_EQ(batch.dim, 1280);
     for (const auto& row : batch.rows) {
       EXPECT_EQ(fs::path(row.path).parent_path().filename().string(), row.label);
@@ -87,16 +87,16 @@ TEST(PipelineRunTest, DuckDbReadsEveryValueWeWrote) {
   const fs::path out = FixtureDir() / "dev-test";
   for (const char* dir : {"Results", "Results_PCA"}) {
     const json duck = DuckDbRows((out / dir / "*.parquet").string());
-    std::vector<std::pair<pipeline::ImageRow, std::vector<double>>> ours;
+    std::vector<std::pair<dataset::ImageRow, std::vector<double>>> ours;
     for (const auto& part : Parts(out / dir)) {
       const std::string bytes = ReadLocalFile(part.string());
       if (std::string(dir) == "Results") {
-        auto b = pipeline::ParseResults(bytes);
+        auto b = dataset::ParseResults(bytes);
         for (std::size_t i = 0; i < b.rows.size(); ++i) {
           ours.push_back({b.rows[i], std::vector<double>(b.vectors.begin() + i * b.dim, b.vectors.begin() + (i + 1) * b.dim)});
         }
       } else {
-        auto b = pipeline::ParseResultsPca(bytes);
+        auto b = dataset::ParseResultsPca(bytes);
         for (std::size_t i = 0; i < b.rows.size(); ++i) {
           ours.push_back({b.rows[i], std::vector<double>(b.vectors.begin() + i * b.dim, b.vectors.begin() + (i + 1) * b.dim)});
         }
@@ -150,7 +150,7 @@ TEST(PipelineRunTest, PcaFittedOnTrainingAndAppliedToTest) {
   }
   EXPECT_GE(cumulative, 0.95);
   for (const auto& part : Parts(FixtureDir() / "dev-test" / "Results_PCA")) {
-    EXPECT_EQ(pipeline::ParseResultsPca(ReadLocalFile(part.string())).dim, k);
+    EXPECT_EQ(dataset::ParseResultsPca(ReadLocalFile(part.string())).dim, k);
   }
 }
 

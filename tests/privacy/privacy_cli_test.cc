@@ -13,11 +13,11 @@
 #include "fruitpipe/common/testing.h"
 #include "fruitpipe/image/decode.h"
 #include "fruitpipe/image/test_images.h"
-#include "fruitpipe/pipeline/manifest.h"
+#include "fruitpipe/dataset/plan.h"
 #include "fruitpipe/privacy/consent_ledger.h"
 #include "fruitpipe/privacy/test_dataset.h"
 #include "fruitpipe/privacy/test_photos.h"
-#include "fruitpipe/privacy/timestamps.h"
+#include "fruitpipe/common/time.h"
 #include "fruitpipe/storage/s3/s3_storage.h"
 #include "fruitpipe/storage/s3/test_util.h"
 
@@ -147,7 +147,7 @@ TEST(PrivacyCliTest, ConsentIngestForgetPurgeAndAuditWithoutTheModel) {
   ASSERT_EQ(keys.size(), 3u);
   const std::string alice = Sid(kAliceId), bob = Sid(kBobId);
   for (const auto& k : keys) {
-    const auto subject = pipeline::SubjectFromKey(k);
+    const auto subject = dataset::SubjectFromKey(k);
     ASSERT_TRUE(subject.has_value()) << k;
     EXPECT_TRUE(*subject == alice || *subject == bob) << k;
     const std::string bytes = ReadLocalFile((ws.store() / k).string());
@@ -174,7 +174,7 @@ TEST(PrivacyCliTest, ConsentIngestForgetPurgeAndAuditWithoutTheModel) {
   spec.source = store_fs->Uri("");
   spec.shard_size = 2;
   spec.pca_k = 2;
-  for (const auto& img : pipeline::ListSource(*store_fs, nullptr)) spec.photos.push_back({img.key, img.label, img.subject_id, ""});
+  for (const auto& img : dataset::ListSource(*store_fs, nullptr)) spec.photos.push_back({img.key, img.label, img.subject_id, ""});
   auto out = storage::OpenStorage(ws.out().string());
   testdata::BuildDataset(*out, spec);
   ASSERT_EQ(DuckDbCount(ws.out() / "Results", "subject_id = '" + alice + "'"), 2);
@@ -195,7 +195,7 @@ TEST(PrivacyCliTest, ConsentIngestForgetPurgeAndAuditWithoutTheModel) {
   // Bob withdraws: a run with the consent filter leaves his photos out.
   ASSERT_EQ(ws.Fp("consent withdraw --subject " + kBobId + " --purpose training " + ws.Common()).exit_code, 0);
   auto filter = MakeConsentFilter(ws.ledger().string(), "training");
-  for (const auto& img : pipeline::ListSource(*store_fs, nullptr)) {
+  for (const auto& img : dataset::ListSource(*store_fs, nullptr)) {
     EXPECT_EQ(filter(img).has_value(), img.subject_id == bob) << img.key;
   }
 
@@ -203,7 +203,7 @@ TEST(PrivacyCliTest, ConsentIngestForgetPurgeAndAuditWithoutTheModel) {
   {
     auto ledger = ConsentLedger::Open(ws.ledger().string(), ConsentLedger::Mode::kExisting);
     for (const auto& c : ledger->Contributions(bob)) {
-      ledger->RecordContribution({bob, c.store, c.key, c.purpose, NowEpochSeconds() - 40 * 86400, std::nullopt});
+      ledger->RecordContribution({bob, c.store, c.key, c.purpose, WallEpochSeconds() - 40 * 86400, std::nullopt});
     }
   }
   r = ws.Fp("purge --older-than 30" + store + " --dataset " + ShellQuote(ws.out().string()) + " --ledger " +

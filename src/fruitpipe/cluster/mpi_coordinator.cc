@@ -21,7 +21,7 @@ void Check(int rc, const char* what) {
   }
 }
 
-class MpiCoordinator : public pipeline::Coordinator {
+class MpiCoordinator : public Coordinator {
  public:
   MpiCoordinator() {
     int provided = 0;
@@ -48,9 +48,10 @@ class MpiCoordinator : public pipeline::Coordinator {
   int size() const override { return size_; }
   int local_size() const override { return local_size_; }
   std::string worker_name() const override { return "rank " + std::to_string(rank_); }
+  std::string mode() const override { return size_ > 1 ? "mpi" : "local"; }
 
-  void BeginPhase(int num_items) override {
-    count_ = num_items;
+  void BeginPhase(const std::vector<int>& shard_indices) override {
+    count_ = static_cast<int>(shard_indices.size());
     Barrier();  // nobody may still be drawing from the previous phase
     if (rank_ == 0) {
       MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, window_);
@@ -121,9 +122,9 @@ bool LaunchedByMpi() {
          GetEnv("PMI_SIZE").has_value();
 }
 
-std::unique_ptr<pipeline::Coordinator> CreateCoordinator() {
+std::unique_ptr<Coordinator> CreateCoordinator() {
   if (LaunchedByMpi()) return std::make_unique<MpiCoordinator>();
-  return std::make_unique<pipeline::LocalCoordinator>();
+  return std::make_unique<LocalCoordinator>();
 }
 
 }  // namespace fruitpipe::cluster

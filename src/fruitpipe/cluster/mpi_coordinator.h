@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "fruitpipe/pipeline/coordinator.h"
+#include "fruitpipe/cluster/coordinator.h"
 
 namespace fruitpipe::cluster {
 
@@ -14,6 +14,6 @@ namespace fruitpipe::cluster {
 bool LaunchedByMpi();
 
 // An MPI coordinator when launched by MPI, else a LocalCoordinator.
-std::unique_ptr<pipeline::Coordinator> CreateCoordinator();
+std::unique_ptr<Coordinator> CreateCoordinator();
 
 }  // namespace fruitpipe::cluster

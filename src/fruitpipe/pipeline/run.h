@@ -1,7 +1,8 @@
-// One invocation of the pipeline: plan (list + shard), featurize pending shards, commit, then
-// the PCA stage (sum statistics, fit or apply a model, transform every shard), then run.json,
-// rejected.jsonl and _SUCCESS. The same function drives a single process, an MPI rank and an
-// array-job worker, through the Coordinator.
+// One invocation of the pipeline, in stages (stages.h): plan (list and shard the source),
+// featurize the pending shards and commit each, the PCA stage (sum the statistics, fit or
+// apply a model, project every shard), then finish (run.json, rejected.jsonl, _SUCCESS). The
+// same code drives a single process, an MPI rank and an array-job worker, through the
+// cluster::Coordinator.
 #pragma once
 
 #include <cstdint>
@@ -11,12 +12,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fruitpipe/cluster/coordinator.h"
+#include "fruitpipe/dataset/plan.h"
 #include "fruitpipe/image/decode.h"
 #include "fruitpipe/model/featurizer.h"
 #include "fruitpipe/parquet/parquet.h"
 #include "fruitpipe/pca/pca.h"
-#include "fruitpipe/pipeline/coordinator.h"
-#include "fruitpipe/pipeline/manifest.h"
 #include "fruitpipe/storage/storage.h"
 
 namespace fruitpipe::pipeline {
@@ -44,24 +45,18 @@ struct RunOptions {
   std::int64_t limit = 0;               // > 0: only the first N listed images (demos)
   // Returns a reason to leave a listed image out of the dataset (e.g. its subject withdrew
   // consent), or nullopt to admit it. Excluded images go to rejected.jsonl with the reason.
-  std::function<std::optional<std::string>(const SourceImage&)> admit_filter;
+  std::function<std::optional<std::string>(const dataset::SourceImage&)> admit_filter;
   // Called by root once run.json and rejected.jsonl are written, before _SUCCESS (the CLI
   // writes report.html here; the pipeline library does not depend on the report).
   std::function<void(storage::Storage& out)> before_success;
   bool progress = true;
-  std::string worker_mode = "local";    // local | mpi | worker
-  int worker_index = 0;                 // worker mode: this worker takes the shards whose
-  int worker_count = 1;                 //   index % worker_count == worker_index
 };
 
-// Exit-status-relevant result: run.json's content (also written to OUT/run.json by root).
-nlohmann::json RunPipeline(const RunOptions& options, Coordinator& coordinator);
+// run.json's content (also written to OUT/run.json by root): the exit-status-relevant result.
+nlohmann::json RunPipeline(const RunOptions& options, cluster::Coordinator& coordinator);
 
 // The PCA stage alone on an existing dataset (`fruitpipe pca`, `fruitpipe reduce`).
-nlohmann::json RunPcaOnly(const RunOptions& options, Coordinator& coordinator);
-
-// Loads a PCA model from a model file or a dataset folder holding _pca_model.bin.
-pca::PcaModel LoadPcaModel(const std::string& uri, const storage::StorageOptions& storage_options);
+nlohmann::json RunPcaOnly(const RunOptions& options, cluster::Coordinator& coordinator);
 
 // Threads one process should use: `requested`, else the machine's cores shared among the
 // processes of the job on this machine.

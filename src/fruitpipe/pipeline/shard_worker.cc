@@ -1,24 +1,23 @@
 #include "fruitpipe/pipeline/shard_worker.h"
 
 #include <algorithm>
-#include <chrono>
 #include <mutex>
 #include <unordered_map>
 
 #include "fruitpipe/common/hash.h"
+#include "fruitpipe/common/time.h"
 #include "fruitpipe/image/preprocess.h"
 
 namespace fruitpipe::pipeline {
 
-double NowSeconds() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
+using dataset::ImageRow;
+using dataset::ShardPlan;
+using dataset::SourceImage;
 
 FetchedShard FetchShard(storage::Storage& source, const ShardPlan& plan, std::size_t max_bytes) {
   FetchedShard fetched;
   fetched.plan = &plan;
-  fetched.start = NowSeconds();
+  fetched.start = WallSeconds();
   fetched.objects.resize(plan.images.size());
   std::vector<std::string> keys;
   keys.reserve(plan.images.size());
@@ -38,7 +37,7 @@ FetchedShard FetchShard(storage::Storage& source, const ShardPlan& plan, std::si
     std::lock_guard lock(mu);
     fetched.objects[position.at(r.key)] = std::move(r);
   });
-  fetched.end = NowSeconds();
+  fetched.end = WallSeconds();
   return fetched;
 }
 
@@ -77,7 +76,7 @@ ShardOutput FeaturizeShard(storage::Storage& source, FetchedShard&& fetched,
 
   for (int begin = 0; begin < n; begin += config.batch_size) {
     const int count = std::min(config.batch_size, n - begin);
-    const double t0 = NowSeconds();
+    const double t0 = WallSeconds();
     // Decode and preprocess the batch; each image writes its own tensor slot.
 #pragma omp parallel for schedule(dynamic, 1) num_threads(config.threads)
     for (int i = 0; i < count; ++i) {
@@ -115,7 +114,7 @@ ShardOutput FeaturizeShard(storage::Storage& source, FetchedShard&& fetched,
       slot[static_cast<std::size_t>(accepted)] = i;
       ++accepted;
     }
-    const double t1 = NowSeconds();
+    const double t1 = WallSeconds();
     out.timing["decode"].push_back({t0, t1});
     out.decode_seconds += t1 - t0;
     if (accepted > 0) {
@@ -137,7 +136,7 @@ ShardOutput FeaturizeShard(storage::Storage& source, FetchedShard&& fetched,
         out.features.vectors.insert(out.features.vectors.end(), f, f + dim);
       }
     }
-    const double t2 = NowSeconds();
+    const double t2 = WallSeconds();
     out.timing["featurize"].push_back({t1, t2});
     out.featurize_seconds += t2 - t1;
     if (config.on_progress) config.on_progress(count);

@@ -12,30 +12,27 @@
 
 #include "fruitpipe/image/decode.h"
 #include "fruitpipe/model/featurizer.h"
+#include "fruitpipe/dataset/plan.h"
+#include "fruitpipe/dataset/results.h"
 #include "fruitpipe/pca/pca.h"
-#include "fruitpipe/pipeline/manifest.h"
-#include "fruitpipe/pipeline/results.h"
 #include "fruitpipe/storage/storage.h"
 
 namespace fruitpipe::pipeline {
 
-// Seconds since the Unix epoch (wall clock, comparable across the processes of a cluster run).
-double NowSeconds();
-
 // The bytes of a shard's images, fetched ahead of featurization.
 struct FetchedShard {
-  const ShardPlan* plan = nullptr;
+  const dataset::ShardPlan* plan = nullptr;
   std::vector<storage::FetchResult> objects;  // in plan order
   double start = 0, end = 0;
 };
 // Reads the shard's objects. An image whose listed size is over `max_bytes` is not read (its
 // result carries the decoder's size reason): a huge object costs no memory or transfer.
-FetchedShard FetchShard(storage::Storage& source, const ShardPlan& plan, std::size_t max_bytes);
+FetchedShard FetchShard(storage::Storage& source, const dataset::ShardPlan& plan, std::size_t max_bytes);
 
 struct ShardOutput {
-  FeatureBatch features;
+  dataset::FeatureBatch features;
   pca::PcaStats stats;
-  std::vector<Rejection> rejected;
+  std::vector<dataset::Rejection> rejected;
   nlohmann::json timing;  // {"read":[s,e], "decode":[[s,e]...], "featurize":[[s,e]...], ...}
   double decode_seconds = 0, featurize_seconds = 0;
 };

@@ -13,7 +13,7 @@
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/common/hash.h"
 #include "fruitpipe/privacy/pseudonym.h"
-#include "fruitpipe/privacy/timestamps.h"
+#include "fruitpipe/common/time.h"
 
 namespace fruitpipe::privacy {
 namespace {
@@ -116,7 +116,7 @@ AuditHead AuditLog::Append(const std::string& action, const std::optional<std::s
 
   json entry = fields;
   entry["seq"] = head.seq + 1;
-  entry["time"] = IsoUtc(NowEpochSeconds());
+  entry["time"] = IsoUtc(WallEpochSeconds());
   entry["action"] = action;
   if (subject) entry["subject"] = *subject;
   entry["prev_hash"] = head.hash;

@@ -8,7 +8,7 @@
 
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/privacy/pseudonym.h"
-#include "fruitpipe/privacy/timestamps.h"
+#include "fruitpipe/common/time.h"
 
 namespace fruitpipe::privacy {
 namespace {
@@ -282,14 +282,14 @@ int ConsentLedger::MarkSubjectErased(std::string_view subject_id, std::int64_t n
   return sqlite3_changes(db_);
 }
 
-std::function<std::optional<std::string>(const pipeline::SourceImage&)> MakeConsentFilter(
+std::function<std::optional<std::string>(const dataset::SourceImage&)> MakeConsentFilter(
     const std::string& ledger_path, const std::string& purpose) {
   CheckPurpose(purpose);
   auto ledger = ConsentLedger::Open(ledger_path, ConsentLedger::Mode::kExisting);
   auto active = std::make_shared<const std::set<std::string>>(ledger->SubjectsWithConsent(purpose));
   // Subjects that had consent once: their exclusion reason says "withdrawn".
   auto seen = std::make_shared<const std::set<std::string>>(ledger->SubjectsWithRecord(purpose));
-  return [active, seen, purpose](const pipeline::SourceImage& img) -> std::optional<std::string> {
+  return [active, seen, purpose](const dataset::SourceImage& img) -> std::optional<std::string> {
     if (!img.subject_id) return std::nullopt;
     if (active->count(*img.subject_id)) return std::nullopt;
     if (seen->count(*img.subject_id)) return "consent for " + purpose + " withdrawn";

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "fruitpipe/pipeline/manifest.h"
+#include "fruitpipe/dataset/plan.h"
 
 struct sqlite3;
 
@@ -94,7 +94,7 @@ class ConsentLedger {
 // contributed photos whose subject's consent for `purpose` is active in the ledger at
 // `ledger_path` when the filter is made (a snapshot: one query, then lookups). Others get a
 // reason: "consent for <purpose> withdrawn" or "no consent for <purpose> recorded".
-std::function<std::optional<std::string>(const pipeline::SourceImage&)> MakeConsentFilter(
+std::function<std::optional<std::string>(const dataset::SourceImage&)> MakeConsentFilter(
     const std::string& ledger_path, const std::string& purpose);
 
 }  // namespace fruitpipe::privacy

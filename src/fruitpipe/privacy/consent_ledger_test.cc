@@ -5,7 +5,7 @@
 
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/common/testing.h"
-#include "fruitpipe/privacy/timestamps.h"
+#include "fruitpipe/common/time.h"
 
 namespace fruitpipe::privacy {
 namespace {
@@ -120,10 +120,10 @@ TEST_F(ConsentLedgerTest, ConsentFilterAdmitsCatalogueAndConsentingSubjectsOnly)
   }
   const std::string carol(64, 'c');
   auto filter = MakeConsentFilter(Path(), "training");
-  pipeline::SourceImage catalogue{"Apple/1.jpg", "Apple", 10, std::nullopt};
-  pipeline::SourceImage alice{"Apple/contrib-" + kAlice + "-x.jpg", "Apple", 10, kAlice};
-  pipeline::SourceImage bob{"Apple/contrib-" + kBob + "-x.jpg", "Apple", 10, kBob};
-  pipeline::SourceImage unknown{"Apple/contrib-" + carol + "-x.jpg", "Apple", 10, carol};
+  dataset::SourceImage catalogue{"Apple/1.jpg", "Apple", 10, std::nullopt};
+  dataset::SourceImage alice{"Apple/contrib-" + kAlice + "-x.jpg", "Apple", 10, kAlice};
+  dataset::SourceImage bob{"Apple/contrib-" + kBob + "-x.jpg", "Apple", 10, kBob};
+  dataset::SourceImage unknown{"Apple/contrib-" + carol + "-x.jpg", "Apple", 10, carol};
   EXPECT_EQ(filter(catalogue), std::nullopt);
   EXPECT_EQ(filter(alice), std::nullopt);
   EXPECT_EQ(filter(bob), "consent for training withdrawn");

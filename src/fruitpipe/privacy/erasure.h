@@ -42,8 +42,6 @@
 
 namespace fruitpipe::privacy {
 
-inline constexpr char kErasureMarkerKey[] = "_erasure.json";
-
 // What to erase: every photo of some subjects (forget), and single photos (retention), named
 // "<Label>/<file name>". Only contributed photos ("contrib-<subject>-..." names, or rows with
 // a subject_id) can match; catalogue images never do.

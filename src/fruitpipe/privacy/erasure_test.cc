@@ -7,7 +7,7 @@
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/common/hash.h"
 #include "fruitpipe/common/testing.h"
-#include "fruitpipe/pipeline/dataset.h"
+#include "fruitpipe/dataset/dataset.h"
 #include "fruitpipe/privacy/test_dataset.h"
 #include "fruitpipe/report/report.h"
 #include "fruitpipe/storage/s3/test_util.h"
@@ -79,35 +79,35 @@ TEST(ErasureTest, ForgetRemovesEveryTraceOfTheSubjectAndKeepsOtherRowsExactly) {
   const auto after = testdata::CommittedRows(*out);
   EXPECT_EQ(after, Without(before, kAlice));
   EXPECT_EQ(testdata::PcaRows(*out).size(), after.size());
-  EXPECT_TRUE(out->Exists(pipeline::kSuccessKey));
-  EXPECT_FALSE(out->Exists(kErasureMarkerKey));
+  EXPECT_TRUE(out->Exists(dataset::kSuccessKey));
+  EXPECT_FALSE(out->Exists(dataset::kErasureMarkerKey));
 
   // Bob and the catalogue are all there, and the pipeline's own readers still work.
-  const auto plan = pipeline::DatasetPlan::FromJson(out->Get(pipeline::kPlanKey));
+  const auto plan = dataset::DatasetPlan::FromJson(out->Get(dataset::kPlanKey));
   EXPECT_EQ(plan.num_images(), 12u);
-  EXPECT_TRUE(json::parse(out->Get(pipeline::kPlanKey)).contains("model"));  // resume identity kept
-  const json run = json::parse(out->Get(pipeline::kRunJsonKey));
+  EXPECT_TRUE(json::parse(out->Get(dataset::kPlanKey)).contains("model"));  // resume identity kept
+  const json run = json::parse(out->Get(dataset::kRunJsonKey));
   EXPECT_EQ(run["images"], 12);
   EXPECT_EQ(run["rejected"], 1);
   EXPECT_EQ(run["listed"], 13);
   std::int64_t labelled = 0;
   for (const auto& [label, n] : run["labels"].items()) labelled += n.get<std::int64_t>();
   EXPECT_EQ(labelled, 12);
-  EXPECT_EQ(out->Get(pipeline::kRejectedKey).find("contrib-"), std::string::npos);
-  EXPECT_NE(out->Get(pipeline::kRejectedKey).find("stray.jpg"), std::string::npos);
+  EXPECT_EQ(out->Get(dataset::kRejectedKey).find("contrib-"), std::string::npos);
+  EXPECT_NE(out->Get(dataset::kRejectedKey).find("stray.jpg"), std::string::npos);
 }
 
 TEST(ErasureTest, ShardStatisticsAreRecomputedFromTheKeptRows) {
   auto out = NewStore();
   testdata::BuildDataset(*out, Spec());
   const auto old_stats = testdata::ShardStats(*out);
-  std::map<int, pipeline::FeatureBatch> old_parts;
-  for (const auto& rec : pipeline::LoadShardRecords(*out)) old_parts[rec.index] = pipeline::ParseResults(out->Get(rec.part_key));
+  std::map<int, dataset::FeatureBatch> old_parts;
+  for (const auto& rec : dataset::LoadShardRecords(*out)) old_parts[rec.index] = dataset::ParseResults(out->Get(rec.part_key));
   ErasureReport report;
   EraseFromDataset(*out, Subjects({kAlice}), &report);
 
-  for (const auto& rec : pipeline::LoadShardRecords(*out)) {
-    const auto batch = pipeline::ParseResults(out->Get(rec.part_key));
+  for (const auto& rec : dataset::LoadShardRecords(*out)) {
+    const auto batch = dataset::ParseResults(out->Get(rec.part_key));
     pca::PcaStats expected(8);
     if (!batch.rows.empty()) expected.AddBatch(batch.vectors.data(), static_cast<int>(batch.rows.size()));
     const auto stored = pca::PcaStats::Deserialize(out->Get(rec.stats_key));
@@ -154,7 +154,7 @@ TEST(ErasureTest, SubtractingWouldLeaveTheErasedRowAsTheShift) {
 TEST(ErasureTest, FittedModelIsRefitFromTheRemainingStatistics) {
   auto out = NewStore();
   testdata::BuildDataset(*out, Spec());
-  const std::string old_model = out->Get(pipeline::kPcaModelKey);
+  const std::string old_model = out->Get(dataset::kPcaModelKey);
   ErasureReport report;
   EraseFromDataset(*out, Subjects({kAlice}), &report);
 
@@ -163,13 +163,13 @@ TEST(ErasureTest, FittedModelIsRefitFromTheRemainingStatistics) {
   pca::PcaFitOptions fit;
   fit.k = 3;
   const pca::PcaModel expected = pca::FitPca(pca::MergeInOrder(parts), fit);
-  const std::string bytes = out->Get(pipeline::kPcaModelKey);
+  const std::string bytes = out->Get(dataset::kPcaModelKey);
   EXPECT_EQ(bytes, expected.Serialize());
   EXPECT_NE(bytes, old_model);
-  EXPECT_EQ(out->Get(pipeline::kPcaModelJsonKey), expected.ToJson());
+  EXPECT_EQ(out->Get(dataset::kPcaModelJsonKey), expected.ToJson());
   const std::string id = Sha256Hex(bytes).substr(0, 12);
   for (const auto& obj : out->List("Results_PCA/")) EXPECT_NE(obj.key.find("-" + id + "."), std::string::npos) << obj.key;
-  EXPECT_EQ(json::parse(out->Get(pipeline::kRunJsonKey))["pca"]["model_id"], id);
+  EXPECT_EQ(json::parse(out->Get(dataset::kRunJsonKey))["pca"]["model_id"], id);
 
   // pcaFeatures are the new model's projection of each remaining row.
   const auto rows = testdata::CommittedRows(*out);
@@ -190,13 +190,13 @@ TEST(ErasureTest, AppliedModelIsKeptAndItsPartsFiltered) {
   auto spec = Spec();
   spec.fitted = false;
   testdata::BuildDataset(*out, spec);
-  const std::string model = out->Get(pipeline::kPcaModelKey);
+  const std::string model = out->Get(dataset::kPcaModelKey);
   const auto pca_before = testdata::PcaRows(*out);
   ErasureReport report;
   EraseFromDataset(*out, Subjects({kAlice}), &report);
   EXPECT_EQ(report.pca, "filtered");
   EXPECT_EQ(report.pca_rows_removed, 6);
-  EXPECT_EQ(out->Get(pipeline::kPcaModelKey), model);
+  EXPECT_EQ(out->Get(dataset::kPcaModelKey), model);
   EXPECT_EQ(testdata::PcaRows(*out), Without(pca_before, kAlice));
   EXPECT_FALSE(Mentions(testdata::Snapshot(*out), kAlice));
 }
@@ -223,11 +223,11 @@ TEST(ErasureTest, ReportIsDrawnAgainWithoutTheSubject) {
   auto out = NewStore();
   testdata::BuildDataset(*out, Spec());
   report::WriteReport(*out);
-  ASSERT_NE(out->Get(report::kReportKey).find(kAlice), std::string::npos);
+  ASSERT_NE(out->Get(dataset::kReportKey).find(kAlice), std::string::npos);
   ErasureReport report;
   EraseFromDataset(*out, Subjects({kAlice}), &report);
   EXPECT_EQ(report.report, "regenerated");
-  const std::string html = out->Get(report::kReportKey);
+  const std::string html = out->Get(dataset::kReportKey);
   EXPECT_EQ(html.find(kAlice), std::string::npos);
   EXPECT_NE(html.find(kBob), std::string::npos);
 }
@@ -282,7 +282,7 @@ TEST_P(ErasureCrashTest, CrashAtEveryWriteThenRerunReachesTheSameDataset) {
     ErasureReport rerun;
     EraseFromDataset(*out, Subjects({kAlice}), &rerun);
     EXPECT_EQ(testdata::Snapshot(*out), expected) << "crash at write " << crash_at;
-    EXPECT_FALSE(out->Exists(kErasureMarkerKey));
+    EXPECT_FALSE(out->Exists(dataset::kErasureMarkerKey));
   }
 }
 
@@ -299,7 +299,7 @@ TEST(ErasureTest, AnInterruptedErasureIsFinishedByTheNextOneForSomeoneElse) {
   ErasureReport crashed;
   EXPECT_THROW(EraseFromDataset(*out, Subjects({kAlice}), &crashed), IOError);
   out->SetFaultHook(nullptr);
-  ASSERT_TRUE(out->Exists(kErasureMarkerKey));
+  ASSERT_TRUE(out->Exists(dataset::kErasureMarkerKey));
   ErasureReport bob;
   EraseFromDataset(*out, Subjects({kBob}), &bob);
   EXPECT_TRUE(bob.completed_pending);
@@ -307,14 +307,14 @@ TEST(ErasureTest, AnInterruptedErasureIsFinishedByTheNextOneForSomeoneElse) {
   EXPECT_FALSE(Mentions(snapshot, kAlice));
   EXPECT_FALSE(Mentions(snapshot, kBob));
   EXPECT_EQ(testdata::CommittedRows(*out).size(), 6u);  // the catalogue
-  EXPECT_TRUE(out->Exists(pipeline::kSuccessKey));
+  EXPECT_TRUE(out->Exists(dataset::kSuccessKey));
 }
 
 TEST(ErasureTest, OrphansOfACrashedRunAreSwept) {
   auto out = NewStore();
   testdata::BuildDataset(*out, Spec());
   // A crashed run left a part and statistics that no commit record names, holding Alice's row.
-  out->Put("Results/part-00099-ffffffffffff.snappy.parquet", out->Get(pipeline::LoadShardRecords(*out)[0].part_key));
+  out->Put("Results/part-00099-ffffffffffff.snappy.parquet", out->Get(dataset::LoadShardRecords(*out)[0].part_key));
   out->Put("_stats/shard-00099.bin", "x");
   ErasureReport report;
   EraseFromDataset(*out, Subjects({kAlice}), &report);

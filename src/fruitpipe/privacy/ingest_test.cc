@@ -7,7 +7,7 @@
 #include "fruitpipe/common/hash.h"
 #include "fruitpipe/common/testing.h"
 #include "fruitpipe/image/test_images.h"
-#include "fruitpipe/pipeline/manifest.h"
+#include "fruitpipe/dataset/plan.h"
 #include "fruitpipe/privacy/test_photos.h"
 #include "fruitpipe/storage/memory_storage.h"
 
@@ -52,7 +52,7 @@ TEST_F(IngestTest, StoresStrippedPhotosUnderTheSubjectsNameAndRecordsThem) {
   const auto stored = IngestPhotos(request_, *ledger_, *store_, &audit_, kNow + 5);
   ASSERT_EQ(stored.size(), 2u);
   for (const auto& p : stored) {
-    EXPECT_EQ(pipeline::SubjectFromKey(p.key), kAlice) << p.key;
+    EXPECT_EQ(dataset::SubjectFromKey(p.key), kAlice) << p.key;
     EXPECT_EQ(p.key.substr(0, 6), "Apple/");
     const std::string bytes = store_->Get(p.key);
     EXPECT_EQ(p.key.substr(p.key.size() - 20, 16), Sha256Hex(bytes).substr(0, 16));

@@ -4,7 +4,7 @@
 
 #include "fruitpipe/common/hash.h"
 #include "fruitpipe/common/testing.h"
-#include "fruitpipe/pipeline/dataset.h"
+#include "fruitpipe/dataset/dataset.h"
 #include "fruitpipe/privacy/test_dataset.h"
 #include "fruitpipe/storage/memory_storage.h"
 

@@ -6,7 +6,7 @@
 
 #include "fruitpipe/common/hash.h"
 #include "fruitpipe/parquet/parquet.h"
-#include "fruitpipe/pipeline/dataset.h"
+#include "fruitpipe/dataset/dataset.h"
 
 namespace fruitpipe::privacy::testdata {
 
@@ -47,91 +47,65 @@ std::vector<Photo> MixedPhotos(const std::vector<std::string>& subjects, int lab
 
 void BuildDataset(storage::Storage& out, const DatasetSpec& spec) {
   const std::string run_id = "a1b2c3d4e5f6";
-  json plan = {{"format", "fruitpipe-plan/1"},
-               {"source", spec.source},
-               {"shard_size", spec.shard_size},
-               {"shards", json::array()},
-               {"model", {{"name", "synthetic"}, {"sha256", std::string(64, '0')}, {"input_size", 224}, {"precision", "fp32"}}}};
-  std::vector<pipeline::ShardRecord> records;
-  std::vector<pipeline::FeatureBatch> batches;
+  dataset::DatasetPlan plan;
+  plan.source = spec.source;
+  plan.shard_size = spec.shard_size;
+  plan.model = {{"name", "synthetic"}, {"sha256", std::string(64, '0')}, {"input_size", 224}, {"precision", "fp32"}};
+  std::vector<dataset::ShardRecord> records;
   std::vector<pca::PcaStats> stats;
-  std::vector<pipeline::Rejection> all_rejected = spec.list_rejects;
-  std::map<std::string, std::int64_t> labels;
+  std::vector<dataset::Rejection> all_rejected = spec.list_rejects;
   for (std::size_t start = 0, index = 0; start < spec.photos.size(); start += spec.shard_size, ++index) {
     const std::size_t end = std::min(spec.photos.size(), start + static_cast<std::size_t>(spec.shard_size));
-    json images = json::array();
-    pipeline::ShardRecord rec;
-    rec.index = static_cast<int>(index);
+    dataset::ShardPlan shard;
+    shard.index = static_cast<int>(index);
+    shard.run_id = run_id;
+    dataset::ShardRecord rec;
+    rec.index = shard.index;
     rec.run_id = run_id;
-    rec.part_key = pipeline::ResultsPartKey(rec.index, run_id);
-    rec.stats_key = pipeline::StatsKey(rec.index);
+    rec.part_key = dataset::ResultsPartKey(rec.index, run_id, parquet::Compression::kSnappy);
+    rec.stats_key = dataset::StatsKey(rec.index);
     rec.timing = {{"worker", "local"}};
-    pipeline::FeatureBatch batch;
+    dataset::FeatureBatch batch;
     batch.dim = spec.dim;
     for (std::size_t i = start; i < end; ++i) {
       const Photo& p = spec.photos[i];
-      images.push_back({p.key, p.label, 1000 + i});
+      shard.images.push_back({p.key, p.label, 1000 + i, p.subject});
       const std::string uri = storage::JoinKey(spec.source, p.key);
       if (!p.rejected_reason.empty()) {
         rec.rejected.push_back({uri, p.rejected_reason});
         continue;
       }
-      ++labels[p.label];
       batch.rows.push_back({uri, p.label, Sha256Hex(p.key), 100, 100, p.subject});
       const auto v = FeatureOf(p.key, p.label, spec.dim);
       batch.vectors.insert(batch.vectors.end(), v.begin(), v.end());
     }
-    plan["shards"].push_back({{"index", rec.index}, {"run_id", run_id}, {"images", images}});
+    plan.shards.push_back(std::move(shard));
     pca::PcaStats s(spec.dim);
     if (!batch.rows.empty()) s.AddBatch(batch.vectors.data(), static_cast<int>(batch.rows.size()));
     rec.rows = static_cast<std::int64_t>(batch.rows.size());
-    pipeline::CommitShard(out, rec, parquet::WriteParquet(pipeline::ResultsTable(batch)), s.Serialize());
+    dataset::CommitShard(out, rec, parquet::WriteParquet(dataset::ResultsTable(batch)), s.Serialize());
     all_rejected.insert(all_rejected.end(), rec.rejected.begin(), rec.rejected.end());
     records.push_back(rec);
-    batches.push_back(std::move(batch));
     stats.push_back(std::move(s));
   }
-  out.Put(pipeline::kPlanKey, plan.dump());
+  dataset::StorePlan(out, plan);
 
   pca::PcaFitOptions fit;
   fit.k = spec.pca_k;
   const pca::PcaModel model = pca::FitPca(pca::MergeInOrder(stats), fit);
-  const std::string model_bytes = model.Serialize();
-  const std::string model_id = Sha256Hex(model_bytes).substr(0, 12);
-  out.Put(pipeline::kPcaModelKey, model_bytes);
-  out.Put(pipeline::kPcaModelJsonKey, model.ToJson());
+  const std::string model_id = dataset::StorePcaModel(out, model.Serialize());
   json timeline = json::array();
-  std::int64_t rows = 0;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    pipeline::PcaBatch projected;
-    projected.dim = model.k;
-    projected.rows = batches[i].rows;
-    projected.vectors.resize(projected.rows.size() * static_cast<std::size_t>(model.k));
-    if (!projected.rows.empty()) {
-      model.TransformBatch(batches[i].vectors.data(), static_cast<int>(projected.rows.size()), projected.vectors.data());
-    }
-    out.Put(pipeline::ResultsPcaPartKey(records[i].index, model_id),
-            parquet::WriteParquet(pipeline::ResultsPcaTable(projected)));
-    timeline.push_back({{"shard", records[i].index}, {"rows", records[i].rows}, {"rejected", records[i].rejected.size()}});
-    rows += records[i].rows;
+  for (const auto& rec : records) {
+    dataset::WritePcaPart(out, rec, model, model_id, parquet::Compression::kSnappy);
+    timeline.push_back({{"shard", rec.index}, {"rows", rec.rows}, {"rejected", rec.rejected.size()}});
   }
-  std::string rejected_text;
-  for (const auto& r : all_rejected) rejected_text += json{{"path", r.path}, {"reason", r.reason}}.dump() + "\n";
-  out.Put(pipeline::kRejectedKey, rejected_text);
-  json pca = json::parse(model.ToJson());
-  pca["fitted"] = spec.fitted;
-  pca["model_id"] = model_id;
-  pca["source"] = spec.fitted ? "fit" : "/elsewhere/Training";
-  const json run = {{"command", "run"},
-                    {"images", rows},
-                    {"rejected", all_rejected.size()},
-                    {"listed", spec.photos.size() + spec.list_rejects.size()},
-                    {"labels", labels},
-                    {"shards_total", records.size()},
-                    {"shard_timeline", timeline},
-                    {"pca", pca}};
-  out.Put(pipeline::kRunJsonKey, run.dump(2));
-  out.Put(pipeline::kSuccessKey, "");
+  out.Put(dataset::kRejectedKey, dataset::RejectedJsonl(all_rejected));
+  json run = {{"command", "run"},
+              {"shard_timeline", timeline},
+              {"pca", dataset::PcaSummary(model, model_id, spec.fitted, spec.fitted ? "fit" : "/elsewhere/Training")}};
+  dataset::CountDataset(plan, records, all_rejected).WriteTo(run);
+  out.Put(dataset::kRunJsonKey, run.dump(2));
+  out.Put(dataset::kSuccessKey, "");
 }
 
 bool operator==(const Row& a, const Row& b) {
@@ -156,25 +130,25 @@ void AddRows(const Batch& batch, std::map<std::string, Row>* out) {
 
 std::map<std::string, Row> CommittedRows(storage::Storage& out) {
   std::map<std::string, Row> rows;
-  for (const auto& rec : pipeline::LoadShardRecords(out)) AddRows(pipeline::ParseResults(out.Get(rec.part_key)), &rows);
+  for (const auto& rec : dataset::LoadShardRecords(out)) AddRows(dataset::ParseResults(out.Get(rec.part_key)), &rows);
   return rows;
 }
 
 std::map<std::string, Row> PcaRows(storage::Storage& out) {
   std::map<std::string, Row> rows;
-  const auto model = out.GetIfExists(pipeline::kPcaModelKey);
+  const auto model = out.GetIfExists(dataset::kPcaModelKey);
   if (!model) return rows;
-  const std::string id = Sha256Hex(*model).substr(0, 12);
-  for (const auto& obj : out.List(std::string(pipeline::kResultsPcaDir) + "/")) {
-    if (obj.key.find("-" + id + ".") == std::string::npos) continue;
-    AddRows(pipeline::ParseResultsPca(out.Get(obj.key)), &rows);
+  const std::string id = dataset::ContentId(*model);
+  for (const auto& obj : out.List(std::string(dataset::kResultsPcaDir) + "/")) {
+    if (!dataset::IsPartOfModel(obj.key, id)) continue;
+    AddRows(dataset::ParseResultsPca(out.Get(obj.key)), &rows);
   }
   return rows;
 }
 
 std::map<int, pca::PcaStats> ShardStats(storage::Storage& out) {
   std::map<int, pca::PcaStats> stats;
-  for (const auto& rec : pipeline::LoadShardRecords(out)) {
+  for (const auto& rec : dataset::LoadShardRecords(out)) {
     stats[rec.index] = pca::PcaStats::Deserialize(out.Get(rec.stats_key), rec.stats_key);
   }
   return stats;

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "fruitpipe/pca/pca.h"
-#include "fruitpipe/pipeline/manifest.h"
-#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/dataset/plan.h"
+#include "fruitpipe/dataset/results.h"
 #include "fruitpipe/storage/storage.h"
 
 namespace fruitpipe::privacy::testdata {
@@ -30,7 +30,7 @@ struct DatasetSpec {
   int pca_k = 3;
   bool fitted = true;  // false: the model was "applied" from another dataset (run.json says so)
   std::vector<Photo> photos;
-  std::vector<pipeline::Rejection> list_rejects;  // e.g. files without a label folder
+  std::vector<dataset::Rejection> list_rejects;  // e.g. files without a label folder
 };
 
 // "<label>/contrib-<subject>-<n as 16 hex digits>.jpg"
@@ -43,7 +43,7 @@ std::vector<Photo> MixedPhotos(const std::vector<std::string>& subjects, int lab
 void BuildDataset(storage::Storage& out, const DatasetSpec& spec);
 
 struct Row {
-  pipeline::ImageRow row;
+  dataset::ImageRow row;
   std::vector<double> values;  // features (Results) or pcaFeatures (Results_PCA)
 };
 bool operator==(const Row& a, const Row& b);

@@ -11,6 +11,8 @@
 #include <variant>
 
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/common/time.h"
+#include "fruitpipe/dataset/dataset.h"
 #include "fruitpipe/parquet/parquet.h"
 
 namespace fruitpipe::report {
@@ -22,22 +24,8 @@ namespace {
 
 using nlohmann::json;
 
-// The dataset layout written by the pipeline (pipeline/dataset.h). Named here rather than
-// included so that the pipeline can call WriteReport without a dependency cycle.
-constexpr char kRunJsonKey[] = "run.json";
-constexpr char kRejectedKey[] = "rejected.jsonl";
-constexpr char kResultsPcaPrefix[] = "Results_PCA/";
-
 constexpr std::string_view kDataPlaceholder = "__FRUITPIPE_REPORT_DATA__";
 
-std::string UtcNow() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 json ParseJson(const std::string& text, const std::string& uri) {
   try {
@@ -45,25 +33,6 @@ json ParseJson(const std::string& text, const std::string& uri) {
   } catch (const json::exception& e) {
     throw CorruptionError(uri + ": not valid JSON: " + e.what());
   }
-}
-
-json ParseRejected(const std::string& text, const std::string& uri) {
-  json rows = json::array();
-  std::size_t line_no = 0, begin = 0;
-  while (begin < text.size()) {
-    std::size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
-    ++line_no;
-    const std::string line = text.substr(begin, end - begin);
-    begin = end + 1;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!row.is_object() || !row.contains("path") || !row.contains("reason")) {
-      throw CorruptionError(uri + ": line " + std::to_string(line_no) + " is not a {\"path\",\"reason\"} object");
-    }
-    rows.push_back({{"path", row["path"]}, {"reason", row["reason"]}});
-  }
-  return rows;
 }
 
 bool IsPartFile(const std::string& key) {
@@ -115,7 +84,7 @@ PartPoints ReadPart(const std::string& bytes, const std::string& uri) {
 // concatenated in key order so the points, and the thinning, do not depend on timing.
 Scatter LoadScatter(storage::Storage& out) {
   std::vector<std::string> keys;
-  for (const auto& obj : out.List(kResultsPcaPrefix)) {
+  for (const auto& obj : out.List(std::string(dataset::kResultsPcaDir) + "/")) {
     if (IsPartFile(obj.key)) keys.push_back(obj.key);
   }
   std::map<std::string, PartPoints> parts;
@@ -282,19 +251,24 @@ json StageSummary(const json& shard_timeline) {
 
 ReportData LoadReportData(storage::Storage& out) {
   ReportData d;
-  const auto run = out.GetIfExists(kRunJsonKey);
+  const auto run = out.GetIfExists(dataset::kRunJsonKey);
   if (!run) {
-    throw NotFoundError(out.Uri(kRunJsonKey) + ": missing (not a fruitpipe output folder, or its run has not finished)");
+    throw NotFoundError(out.Uri(dataset::kRunJsonKey) + ": missing (not a fruitpipe output folder, or its run has not finished)");
   }
-  d.run = ParseJson(*run, out.Uri(kRunJsonKey));
-  if (!d.run.is_object()) throw CorruptionError(out.Uri(kRunJsonKey) + ": not a JSON object");
-  if (auto rejected = out.GetIfExists(kRejectedKey)) d.rejected = ParseRejected(*rejected, out.Uri(kRejectedKey));
-  if (auto evaluation = out.GetIfExists(kEvaluationKey)) {
-    d.evaluation = ParseJson(*evaluation, out.Uri(kEvaluationKey));
-    if (!d.evaluation->is_object()) throw CorruptionError(out.Uri(kEvaluationKey) + ": not a JSON object");
+  d.run = ParseJson(*run, out.Uri(dataset::kRunJsonKey));
+  if (!d.run.is_object()) throw CorruptionError(out.Uri(dataset::kRunJsonKey) + ": not a JSON object");
+  if (auto rejected = out.GetIfExists(dataset::kRejectedKey)) {
+    d.rejected = json::array();
+    for (const auto& r : dataset::ParseRejectedJsonl(*rejected, out.Uri(dataset::kRejectedKey))) {
+      d.rejected.push_back({{"path", r.path}, {"reason", r.reason}});
+    }
+  }
+  if (auto evaluation = out.GetIfExists(dataset::kEvaluationKey)) {
+    d.evaluation = ParseJson(*evaluation, out.Uri(dataset::kEvaluationKey));
+    if (!d.evaluation->is_object()) throw CorruptionError(out.Uri(dataset::kEvaluationKey) + ": not a JSON object");
   }
   d.scatter = LoadScatter(out);
-  d.generated_at = UtcNow();
+  d.generated_at = IsoUtc(WallSeconds());
   return d;
 }
 
@@ -327,8 +301,8 @@ std::string RenderReport(const ReportData& data) {
 }
 
 std::string WriteReport(storage::Storage& out) {
-  out.Put(kReportKey, RenderReport(LoadReportData(out)));
-  return out.Uri(kReportKey);
+  out.Put(dataset::kReportKey, RenderReport(LoadReportData(out)));
+  return out.Uri(dataset::kReportKey);
 }
 
 }  // namespace fruitpipe::report

@@ -19,8 +19,6 @@
 
 namespace fruitpipe::report {
 
-inline constexpr char kReportKey[] = "report.html";
-inline constexpr char kEvaluationKey[] = "evaluation.json";
 
 // A browser stays responsive with a few tens of thousands of canvas points and the page
 // stays around a megabyte; larger datasets are thinned (the page says so).

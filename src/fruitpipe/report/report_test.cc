@@ -10,7 +10,7 @@
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/common/testing.h"
 #include "fruitpipe/parquet/parquet.h"
-#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/dataset/results.h"
 
 namespace fruitpipe::report {
 namespace {
@@ -29,10 +29,10 @@ json EmbeddedData(const std::string& page) {
 
 // A Results_PCA part written the way the pipeline writes it.
 std::string PcaPart(const std::vector<std::pair<std::string, std::string>>& path_label, int k, double base) {
-  pipeline::PcaBatch batch;
+  dataset::PcaBatch batch;
   batch.dim = k;
   for (std::size_t i = 0; i < path_label.size(); ++i) {
-    pipeline::ImageRow row;
+    dataset::ImageRow row;
     row.path = path_label[i].first;
     row.label = path_label[i].second;
     row.image_sha256 = std::string(64, 'a');
@@ -40,7 +40,7 @@ std::string PcaPart(const std::vector<std::pair<std::string, std::string>>& path
     batch.rows.push_back(row);
     for (int c = 0; c < k; ++c) batch.vectors.push_back(base + static_cast<double>(i) + 0.25 * c);
   }
-  return parquet::WriteParquet(pipeline::ResultsPcaTable(batch));
+  return parquet::WriteParquet(dataset::ResultsPcaTable(batch));
 }
 
 json SmallRun() {

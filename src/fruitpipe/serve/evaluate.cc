@@ -8,6 +8,7 @@
 #include "fruitpipe/classify/metrics.h"
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/dataset/layout.h"
 #include "fruitpipe/serve/model_dir.h"
 
 namespace fruitpipe::serve {
@@ -122,7 +123,7 @@ json EvaluateModel(Identifier& identifier, const EvaluateOptions& o) {
                                                               : json(static_cast<double>(offtopic_flagged) /
                                                                      static_cast<double>(offtopic_answered))}};
   }
-  if (dataset) dataset->Put(kEvaluationKey, ev.dump(2) + "\n");
+  if (dataset) dataset->Put(dataset::kEvaluationKey, ev.dump(2) + "\n");
   return ev;
 }
 

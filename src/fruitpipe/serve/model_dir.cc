@@ -8,21 +8,19 @@
 
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/common/time.h"
 #include "fruitpipe/common/hash.h"
 #include "fruitpipe/image/augment.h"
 #include "fruitpipe/image/decode.h"
 #include "fruitpipe/image/preprocess.h"
 #include "fruitpipe/model/featurizer.h"
-#include "fruitpipe/pipeline/dataset.h"
+#include "fruitpipe/dataset/dataset.h"
 
 namespace fruitpipe::serve {
 namespace {
 
 using nlohmann::json;
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 json ParseJson(const std::string& text, const std::string& where) {
   try {
@@ -100,23 +98,20 @@ FeatureModelRef FeatureModelRef::FromJson(const json& j) {
 ResultsDataset LoadResultsDataset(storage::Storage& out) {
   ResultsDataset d;
   d.uri = out.Uri("");
-  if (!out.Exists(pipeline::kSuccessKey)) {
+  if (!out.Exists(dataset::kSuccessKey)) {
     throw InvalidArgumentError(d.uri + ": no _SUCCESS: not a finished fruitpipe run (finish it with --resume)");
   }
-  const auto run = out.GetIfExists(pipeline::kRunJsonKey);
+  const auto run = out.GetIfExists(dataset::kRunJsonKey);
   if (!run) throw InvalidArgumentError(d.uri + ": no run.json: not a fruitpipe run");
-  d.run = ParseJson(*run, out.Uri(pipeline::kRunJsonKey));
+  d.run = ParseJson(*run, out.Uri(dataset::kRunJsonKey));
   if (!d.run.contains("model")) throw InvalidArgumentError(d.uri + ": run.json does not name the feature model");
   try {
     d.feature_model = FeatureModelRef::FromJson(d.run["model"]);
   } catch (const json::exception& e) {
-    throw CorruptionError(out.Uri(pipeline::kRunJsonKey) + ": model: " + e.what());
+    throw CorruptionError(out.Uri(dataset::kRunJsonKey) + ": model: " + e.what());
   }
-  std::vector<std::string> keys;
-  for (const auto& obj : out.List(std::string(pipeline::kResultsDir) + "/")) {
-    if (obj.key.size() >= 8 && obj.key.compare(obj.key.size() - 8, 8, ".parquet") == 0) keys.push_back(obj.key);
-  }
-  std::sort(keys.begin(), keys.end());
+  std::vector<std::string> keys;  // the committed parts, in shard order
+  for (const auto& record : dataset::LoadShardRecords(out)) keys.push_back(record.part_key);
   if (keys.empty()) throw InvalidArgumentError(d.uri + ": no Results parts");
   Sha256Hasher hasher;
   d.rows.dim = d.feature_model.dim;
@@ -124,9 +119,9 @@ ResultsDataset LoadResultsDataset(storage::Storage& out) {
     const std::string bytes = out.Get(key);
     hasher.Update(key + "\n" + std::to_string(bytes.size()) + "\n");
     hasher.Update(bytes);
-    pipeline::FeatureBatch part;
+    dataset::FeatureBatch part;
     try {
-      part = pipeline::ParseResults(bytes);
+      part = dataset::ParseResults(bytes);
     } catch (const Error& e) {
       throw CorruptionError(out.Uri(key) + ": " + e.what());
     }
@@ -157,7 +152,7 @@ TrainSummary TrainModel(const TrainOptions& o, const std::string& model_dir,
                         const storage::StorageOptions& storage_options) {
   if (o.datasets.empty()) throw InvalidArgumentError("train: no training dataset given");
   TrainSummary s;
-  double t = Now();
+  double t = MonotonicSeconds();
 
   // Read: every dataset must come from the same feature model.
   std::vector<ResultsDataset> sets;
@@ -180,11 +175,11 @@ TrainSummary TrainModel(const TrainOptions& o, const std::string& model_dir,
   }
   const FeatureModelRef feature_model = sets.front().feature_model;
   const int dim = feature_model.dim;
-  s.read_seconds = Now() - t;
+  s.read_seconds = MonotonicSeconds() - t;
 
   // Augment: the extra views of up to augment_images photos per dataset, featurized with the
   // datasets' own feature model.
-  t = Now();
+  t = MonotonicSeconds();
   const std::string card_path = FeatureCardPath(o, feature_model);
   const model::ModelCard card = model::LoadModelCard(card_path);
   if (card.sha256 != feature_model.sha256) {
@@ -217,7 +212,7 @@ TrainSummary TrainModel(const TrainOptions& o, const std::string& model_dir,
   constexpr int kExtraViews = image::kViewCount - 1;
   std::vector<float> tensors, features(static_cast<std::size_t>(kExtraViews) * dim);
   for (std::size_t d = 0; d < sets.size(); ++d) {
-    const pipeline::FeatureBatch& b = sets[d].rows;
+    const dataset::FeatureBatch& b = sets[d].rows;
     std::size_t next_augmented = 0;
     for (std::size_t i = 0; i < b.rows.size(); ++i, ++photo) {
       const float* row = b.vectors.data() + i * static_cast<std::size_t>(dim);
@@ -250,16 +245,16 @@ TrainSummary TrainModel(const TrainOptions& o, const std::string& model_dir,
     }
   }
   s.photos = photo;
-  s.augment_seconds = Now() - t;
+  s.augment_seconds = MonotonicSeconds() - t;
 
-  t = Now();
+  t = MonotonicSeconds();
   classify::IdentifierOptions options = o.identifier;
   options.regression.threads = o.threads;
   classify::FruitIdentifier classifier =
       classify::FruitIdentifier::Train(train, classify::Taxonomy::Builtin(), prior, options);
-  s.fit_seconds = Now() - t;
+  s.fit_seconds = MonotonicSeconds() - t;
 
-  t = Now();
+  t = MonotonicSeconds();
   json lineage = json::array();
   for (std::size_t d = 0; d < sets.size(); ++d) {
     lineage.push_back({{"uri", sets[d].uri}, {"role", negative[d] ? "negatives" : "training"}, {"domain", d},
@@ -296,7 +291,7 @@ TrainSummary TrainModel(const TrainOptions& o, const std::string& model_dir,
   auto out = storage::OpenStorage(model_dir, storage_options);
   for (const auto& [name, bytes] : files) out->Put(name, bytes);
   out->Put(kModelManifestKey, manifest.dump(2) + "\n");  // last: a model directory with a manifest is complete
-  s.write_seconds = Now() - t;
+  s.write_seconds = MonotonicSeconds() - t;
 
   s.manifest = std::move(manifest);
   s.rows = train.rows();

@@ -19,14 +19,13 @@
 #include <nlohmann/json.hpp>
 
 #include "fruitpipe/classify/identifier.h"
-#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/dataset/results.h"
 #include "fruitpipe/storage/storage.h"
 
 namespace fruitpipe::serve {
 
 inline constexpr char kModelManifestKey[] = "model.json";
 inline constexpr char kModelFormat[] = "fruitpipe-identifier/2";
-inline constexpr char kEvaluationKey[] = "evaluation.json";  // in the evaluated dataset
 
 // The featurizer whose features the classifier was trained on (from the datasets' run.json).
 struct FeatureModelRef {
@@ -57,7 +56,7 @@ struct ResultsDataset {
   std::string uri;
   nlohmann::json run;                  // run.json
   FeatureModelRef feature_model;       // run.json's "model"
-  pipeline::FeatureBatch rows;
+  dataset::FeatureBatch rows;
   std::string sha256;                  // over the parts' names and bytes: the lineage record
 };
 

@@ -14,6 +14,7 @@
 
 #include "fruitpipe/common/env_vars.h"
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/common/time.h"
 #include "fruitpipe/common/hash.h"
 
 namespace fruitpipe::serve {
@@ -52,17 +53,6 @@ const char* RouteOf(const std::string& path) {
   return kOtherRoute;
 }
 
-std::string UtcNow() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
-}
 
 void SendJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -175,7 +165,7 @@ void Server::Routes() {
     metrics_.RecordRequest(ctx.route, res.status, seconds);
     if (!options_.log_requests) return;
     // No client address, no headers, no query string: nothing that identifies the user.
-    std::fprintf(stderr, "%s %s %s %d %.1fms %zuB %s\n", UtcNow().c_str(),
+    std::fprintf(stderr, "%s %s %s %d %.1fms %zuB %s\n", IsoUtc(WallSeconds(), /*millis=*/true).c_str(),
                  req.method.empty() ? "-" : req.method.c_str(), ctx.route, res.status, seconds * 1000,
                  ctx.body_bytes, ctx.outcome.empty() ? "-" : ctx.outcome.c_str());
   });
@@ -195,9 +185,9 @@ void Server::Routes() {
     try {
       std::rethrow_exception(error);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "%s internal error: %s\n", UtcNow().c_str(), e.what());
+      std::fprintf(stderr, "%s internal error: %s\n", IsoUtc(WallSeconds(), /*millis=*/true).c_str(), e.what());
     } catch (...) {
-      std::fprintf(stderr, "%s internal error: unknown exception\n", UtcNow().c_str());
+      std::fprintf(stderr, "%s internal error: unknown exception\n", IsoUtc(WallSeconds(), /*millis=*/true).c_str());
     }
     SendJson(res, 500, {{"error", "internal"}, {"reason", "internal error"}});
   });

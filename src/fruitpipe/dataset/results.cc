@@ -1,8 +1,8 @@
-#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/dataset/results.h"
 
 #include "fruitpipe/common/error.h"
 
-namespace fruitpipe::pipeline {
+namespace fruitpipe::dataset {
 namespace {
 
 // The key columns shared by Results and Results_PCA, in contract order around the vector.
@@ -92,4 +92,15 @@ PcaBatch ParseResultsPca(std::string_view bytes) {
   return ParseTable<double, parquet::DoubleListColumn>(bytes, "pcaFeatures");
 }
 
-}  // namespace fruitpipe::pipeline
+PcaBatch Project(const pca::PcaModel& model, FeatureBatch&& features) {
+  PcaBatch projected;
+  projected.dim = model.k;
+  projected.rows = std::move(features.rows);
+  projected.vectors.resize(projected.rows.size() * static_cast<std::size_t>(model.k));
+  if (!projected.rows.empty()) {
+    model.TransformBatch(features.vectors.data(), static_cast<int>(projected.rows.size()), projected.vectors.data());
+  }
+  return projected;
+}
+
+}  // namespace fruitpipe::dataset

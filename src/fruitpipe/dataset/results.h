@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "fruitpipe/parquet/parquet.h"
+#include "fruitpipe/pca/pca.h"
 
-namespace fruitpipe::pipeline {
+namespace fruitpipe::dataset {
 
 struct ImageRow {
   std::string path;
@@ -28,6 +29,20 @@ struct RowBatch {
   std::vector<ImageRow> rows;
   int dim = 0;
   std::vector<T> vectors;  // rows.size() * dim
+
+  // The rows for which keep(row) is true, with their vectors, in order.
+  template <typename Keep>
+  RowBatch Filtered(Keep keep) const {
+    RowBatch kept;
+    kept.dim = dim;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (!keep(rows[i])) continue;
+      kept.rows.push_back(rows[i]);
+      const T* v = vectors.data() + i * static_cast<std::size_t>(dim);
+      kept.vectors.insert(kept.vectors.end(), v, v + dim);
+    }
+    return kept;
+  }
 };
 using FeatureBatch = RowBatch<float>;
 using PcaBatch = RowBatch<double>;
@@ -37,4 +52,7 @@ parquet::Table ResultsPcaTable(const PcaBatch& batch);
 FeatureBatch ParseResults(std::string_view parquet_bytes);
 PcaBatch ParseResultsPca(std::string_view parquet_bytes);
 
-}  // namespace fruitpipe::pipeline
+// The rows of a Results part projected with `model`: what its Results_PCA part holds.
+PcaBatch Project(const pca::PcaModel& model, FeatureBatch&& features);
+
+}  // namespace fruitpipe::dataset

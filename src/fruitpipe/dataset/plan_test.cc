@@ -1,11 +1,11 @@
-#include "fruitpipe/pipeline/manifest.h"
+#include "fruitpipe/dataset/plan.h"
 
 #include <gtest/gtest.h>
 
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/storage/memory_storage.h"
 
-namespace fruitpipe::pipeline {
+namespace fruitpipe::dataset {
 namespace {
 
 SourceImage Img(std::string key, std::string label, std::uint64_t size) {
@@ -63,4 +63,4 @@ TEST(ManifestTest, PlanJsonRoundTripAndCorruption) {
 }
 
 }  // namespace
-}  // namespace fruitpipe::pipeline
+}  // namespace fruitpipe::dataset

@@ -1,11 +1,12 @@
-#include "fruitpipe/pipeline/manifest.h"
+#include "fruitpipe/dataset/plan.h"
 
 #include <nlohmann/json.hpp>
 
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/common/utf8.h"
+#include "fruitpipe/dataset/layout.h"
 
-namespace fruitpipe::pipeline {
+namespace fruitpipe::dataset {
 namespace {
 
 bool IsHiddenOrMeta(std::string_view key) {
@@ -72,6 +73,27 @@ std::vector<ShardPlan> CutShards(const std::vector<SourceImage>& images, int sha
   return shards;
 }
 
+std::string RunId(const std::string& source, const std::vector<SourceImage>& images, int shard_size) {
+  std::string text = source + "\n" + std::to_string(shard_size) + "\n";
+  for (const auto& img : images) text += img.key + "\n";
+  return ContentId(text);
+}
+
+std::optional<DatasetPlan> LoadPlan(storage::Storage& out) {
+  const auto bytes = out.GetIfExists(kPlanKey);
+  if (!bytes) return std::nullopt;
+  try {
+    return DatasetPlan::FromJson(*bytes);
+  } catch (const CorruptionError& e) {
+    throw CorruptionError(out.Uri("") + ": " + e.what());
+  }
+}
+
+void StorePlan(storage::Storage& out, const DatasetPlan& plan) {
+  const std::string bytes = plan.ToJson();
+  if (out.GetIfExists(kPlanKey) != bytes) out.Put(kPlanKey, bytes);
+}
+
 std::size_t DatasetPlan::num_images() const {
   std::size_t n = 0;
   for (const auto& s : shards) n += s.images.size();
@@ -89,6 +111,7 @@ std::string DatasetPlan::ToJson() const {
     for (const auto& img : s.images) keys.push_back({img.key, img.label, img.size});
     arr.push_back({{"index", s.index}, {"run_id", s.run_id}, {"images", std::move(keys)}});
   }
+  j["model"] = model;
   return j.dump();
 }
 
@@ -109,10 +132,11 @@ DatasetPlan DatasetPlan::FromJson(const std::string& text) {
       }
       plan.shards.push_back(std::move(shard));
     }
+    plan.model = j.value("model", nlohmann::json::object());
     return plan;
   } catch (const nlohmann::json::exception& e) {
     throw CorruptionError(std::string("_plan.json: ") + e.what());
   }
 }
 
-}  // namespace fruitpipe::pipeline
+}  // namespace fruitpipe::dataset

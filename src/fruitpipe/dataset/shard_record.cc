@@ -1,29 +1,12 @@
-#include "fruitpipe/pipeline/dataset.h"
+#include "fruitpipe/dataset/shard_record.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <mutex>
 
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/dataset/layout.h"
 
-namespace fruitpipe::pipeline {
-
-std::string ShardName(int index) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%05d", index);
-  return buf;
-}
-
-std::string ResultsPartKey(int index, const std::string& run_id) {
-  return std::string(kResultsDir) + "/part-" + ShardName(index) + "-" + run_id + ".snappy.parquet";
-}
-
-std::string ResultsPcaPartKey(int index, const std::string& run_id) {
-  return std::string(kResultsPcaDir) + "/part-" + ShardName(index) + "-" + run_id + ".snappy.parquet";
-}
-
-std::string StatsKey(int index) { return "_stats/shard-" + ShardName(index) + ".bin"; }
-std::string ShardRecordKey(int index) { return "_shards/shard-" + ShardName(index) + ".json"; }
+namespace fruitpipe::dataset {
 
 std::string ShardRecord::ToJson() const {
   nlohmann::json j;
@@ -60,7 +43,7 @@ ShardRecord ShardRecord::FromJson(const std::string& text) {
 std::vector<ShardRecord> LoadShardRecords(storage::Storage& out) {
   std::vector<ShardRecord> records;
   std::vector<std::string> keys;
-  for (const auto& obj : out.List("_shards/")) keys.push_back(obj.key);
+  for (const auto& obj : out.List(std::string(kShardsDir) + "/")) keys.push_back(obj.key);
   std::vector<std::string> errors;
   std::mutex mu;  // GetMany may call back from several threads
   out.GetMany(keys, [&](storage::FetchResult&& r) {
@@ -87,4 +70,4 @@ void CommitShard(storage::Storage& out, const ShardRecord& record, const std::st
   out.Put(ShardRecordKey(record.index), record.ToJson());
 }
 
-}  // namespace fruitpipe::pipeline
+}  // namespace fruitpipe::dataset

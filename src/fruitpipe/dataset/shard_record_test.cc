@@ -1,29 +1,43 @@
-#include "fruitpipe/pipeline/dataset.h"
+#include "fruitpipe/dataset/shard_record.h"
 
 #include <gtest/gtest.h>
 
 #include "fruitpipe/common/error.h"
-#include "fruitpipe/pipeline/results.h"
+#include "fruitpipe/dataset/layout.h"
+#include "fruitpipe/dataset/results.h"
 #include "fruitpipe/storage/memory_storage.h"
 
-namespace fruitpipe::pipeline {
+namespace fruitpipe::dataset {
 namespace {
 
 ShardRecord Record(int index) {
   ShardRecord r;
   r.index = index;
   r.run_id = "run";
-  r.part_key = ResultsPartKey(index, "run");
+  r.part_key = ResultsPartKey(index, "run", parquet::Compression::kSnappy);
   r.stats_key = StatsKey(index);
   r.rows = 2;
   r.rejected = {{"/x/bad.jpg", "truncated JPEG"}};
   return r;
 }
 
-TEST(DatasetTest, KeysFollowTheSparkNamingConvention) {
-  EXPECT_EQ(ResultsPartKey(3, "ab12"), "Results/part-00003-ab12.snappy.parquet");
-  EXPECT_EQ(ResultsPcaPartKey(12345, "x"), "Results_PCA/part-12345-x.snappy.parquet");
+TEST(LayoutTest, KeysFollowTheSparkNamingConventionWithTheCodecInTheSuffix) {
+  EXPECT_EQ(ResultsPartKey(3, "ab12", parquet::Compression::kSnappy), "Results/part-00003-ab12.snappy.parquet");
+  EXPECT_EQ(ResultsPartKey(3, "ab12", parquet::Compression::kZstd), "Results/part-00003-ab12.zstd.parquet");
+  EXPECT_EQ(ResultsPcaPartKey(12345, "x", parquet::Compression::kUncompressed), "Results_PCA/part-12345-x.parquet");
   EXPECT_EQ(StatsKey(7), "_stats/shard-00007.bin");
+  EXPECT_EQ(StatsKey(7, "abc"), "_stats/shard-00007-abc.bin");
+  EXPECT_EQ(ShardRecordKey(42), "_shards/shard-00042.json");
+}
+
+TEST(LayoutTest, ShardIndexAndModelOfAKey) {
+  EXPECT_EQ(ShardIndexOf("Results_PCA/part-00012-abcdef.zstd.parquet"), 12);
+  EXPECT_EQ(ShardIndexOf("_stats/shard-00003-abc.bin"), 3);
+  EXPECT_EQ(ShardIndexOf("Results/part-12.parquet"), -1);
+  EXPECT_EQ(ShardIndexOf("Results/notes.txt"), -1);
+  EXPECT_TRUE(IsPartOfModel("Results_PCA/part-00001-abcdef123456.parquet", "abcdef123456"));
+  EXPECT_FALSE(IsPartOfModel("Results_PCA/part-00001-abcdef123456.parquet", "abcdef"));
+  EXPECT_EQ(ContentId("abc"), "ba7816bf8f01");  // SHA-256("abc") starts ba7816bf8f01cfea
 }
 
 TEST(DatasetTest, CommitWritesPartThenStatsThenRecord) {
@@ -34,7 +48,7 @@ TEST(DatasetTest, CommitWritesPartThenStatsThenRecord) {
   });
   CommitShard(*out, Record(1), "part", "stats");
   ASSERT_EQ(order.size(), 3u);
-  EXPECT_EQ(order[0], ResultsPartKey(1, "run"));
+  EXPECT_EQ(order[0], ResultsPartKey(1, "run", parquet::Compression::kSnappy));
   EXPECT_EQ(order[1], StatsKey(1));
   EXPECT_EQ(order[2], ShardRecordKey(1));
 }
@@ -88,4 +102,4 @@ TEST(ResultsTest, RowsRoundTripThroughParquet) {
 }
 
 }  // namespace
-}  // namespace fruitpipe::pipeline
+}  // namespace fruitpipe::dataset

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "fruitpipe/image/container.h"
+
 namespace fruitpipe::image::internal {
 namespace {
 
@@ -94,8 +96,6 @@ constexpr std::uint16_t kTagHeight = 257;
 constexpr std::uint16_t kTagOrientation = 0x0112;
 constexpr std::uint16_t kTagSamplesPerPixel = 277;
 
-bool IsSof(u8 m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
-
 }  // namespace
 
 int TiffOrientation(std::string_view tiff) {
@@ -108,26 +108,29 @@ int TiffOrientation(std::string_view tiff) {
 // byte seen here is a marker or a length-prefixed segment.
 bool ParseJpegHeader(std::string_view b, HeaderInfo* info, std::string* reason) {
   info->format = "jpeg";
-  std::size_t pos = 2;  // after SOI
+  container::JpegReader reader(b);  // after SOI
+  // The reader's detailed errors, in the terse words of this header check.
+  auto fail = [&] {
+    const container::JpegError& e = reader.error();
+    if (e.truncated()) return Fail(reason, "truncated JPEG");
+    if (e.kind == container::JpegError::Kind::kBadLength) {
+      return Fail(reason, "corrupt image data: JPEG segment length " + std::to_string(e.length));
+    }
+    return Fail(reason, "corrupt image data: JPEG marker expected at offset " + std::to_string(e.offset));
+  };
   bool have_exif = false;
   while (true) {
-    if (pos >= b.size()) return Fail(reason, "truncated JPEG");
-    if (Byte(b, pos) != 0xFF) {
-      return Fail(reason, "corrupt image data: JPEG marker expected at offset " + std::to_string(pos));
-    }
-    while (pos < b.size() && Byte(b, pos) == 0xFF) ++pos;  // fill bytes
-    if (pos >= b.size()) return Fail(reason, "truncated JPEG");
-    const u8 marker = Byte(b, pos++);
+    container::JpegMarker m;
+    if (!reader.NextMarker(&m)) return fail();
+    const u8 marker = m.code;
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no payload
     if (marker == 0xD8 || marker == 0xD9 || marker == 0xDA || marker == 0x00) {
       return Fail(reason, "corrupt image data: JPEG marker 0x" + Hex2(marker) + " before the frame header");
     }
-    if (pos + 2 > b.size()) return Fail(reason, "truncated JPEG");
-    const std::size_t len = Be16(b, pos);
-    if (len < 2) return Fail(reason, "corrupt image data: JPEG segment length " + std::to_string(len));
-    if (pos + len > b.size()) return Fail(reason, "truncated JPEG");
-    const std::string_view seg = b.substr(pos + 2, len - 2);
-    if (IsSof(marker)) {
+    container::JpegSegment segment;
+    if (!reader.ReadSegment(&segment)) return fail();
+    const std::string_view seg = segment.payload;
+    if (container::IsJpegSof(marker)) {
       if (seg.size() < 6) return Fail(reason, "corrupt image data: JPEG frame header too short");
       const int components = Byte(seg, 5);
       if (components != 1 && components != 3 && components != 4) {
@@ -139,7 +142,6 @@ bool ParseJpegHeader(std::string_view b, HeaderInfo* info, std::string* reason) 
       have_exif = true;
       info->orientation = TiffOrientation(seg.substr(6));
     }
-    pos += len;
   }
 }
 
@@ -161,29 +163,24 @@ bool ParsePngHeader(std::string_view b, HeaderInfo* info, std::string* reason) {
     default: return Fail(reason, "corrupt image data: PNG colour type " + std::to_string(color_type));
   }
   if (!SetDims(info, w, h, channels, reason)) return false;
-  // eXIf may sit anywhere before IEND; walk the chunks (bounded: each step consumes >= 12 bytes).
-  std::size_t pos = 8;
-  while (pos + 12 <= b.size()) {
-    const std::uint64_t len = Be32(b, pos);
-    if (pos + 12 + len > b.size()) break;
-    const std::string_view type = b.substr(pos + 4, 4);
-    if (type == "eXIf") {
-      info->orientation = TiffOrientation(b.substr(pos + 8, len));
+  // eXIf may sit anywhere before IEND; walk the chunks as far as they are intact (bounded: each
+  // step consumes >= 12 bytes). A broken chunk ends the search, not the image.
+  container::PngReader reader(b);
+  container::PngChunk chunk;
+  while (reader.Next(&chunk)) {
+    if (chunk.type == "eXIf") {
+      info->orientation = TiffOrientation(chunk.data);
       break;
     }
-    if (type == "IEND") break;
-    pos += 12 + len;
   }
   return true;
 }
 
 bool PngComplete(std::string_view b) {
-  std::size_t pos = 8;
-  while (pos + 12 <= b.size()) {
-    const std::uint64_t len = Be32(b, pos);
-    if (pos + 12 + len > b.size()) return false;
-    if (b.substr(pos + 4, 4) == "IEND") return true;
-    pos += 12 + len;
+  container::PngReader reader(b);
+  container::PngChunk chunk;
+  while (reader.Next(&chunk)) {
+    if (chunk.type == "IEND") return true;
   }
   return false;
 }

@@ -1,12 +1,10 @@
 #include "fruitpipe/privacy/metadata_strip.h"
 
-#include <zlib.h>
-
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/image/container.h"
 #include "fruitpipe/image/decode.h"
 
 namespace fruitpipe::privacy {
@@ -14,12 +12,6 @@ namespace {
 
 using u8 = std::uint8_t;
 
-u8 Byte(std::string_view b, std::size_t i) { return static_cast<u8>(b[i]); }
-std::uint32_t Be16(std::string_view b, std::size_t i) { return (Byte(b, i) << 8) | Byte(b, i + 1); }
-std::uint32_t Be32(std::string_view b, std::size_t i) {
-  return (std::uint32_t{Byte(b, i)} << 24) | (std::uint32_t{Byte(b, i + 1)} << 16) |
-         (std::uint32_t{Byte(b, i + 2)} << 8) | Byte(b, i + 3);
-}
 void PutBe16(std::string& s, std::uint32_t v) {
   s.push_back(static_cast<char>((v >> 8) & 0xff));
   s.push_back(static_cast<char>(v & 0xff));
@@ -49,11 +41,9 @@ std::string OrientationTiff(int orientation) {
   return t;
 }
 
-bool IsSofMarker(u8 m) { return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC; }
-
 // Segments the decoder needs; everything else is metadata or unknown and is dropped.
 bool IsCodingMarker(u8 m) {
-  return IsSofMarker(m) || m == 0xC4 /*DHT*/ || m == 0xCC /*DAC*/ || m == 0xDB /*DQT*/ ||
+  return image::container::IsJpegSof(m) || m == 0xC4 /*DHT*/ || m == 0xCC /*DAC*/ || m == 0xDB /*DQT*/ ||
          m == 0xDD /*DRI*/ || m == 0xDC /*DNL*/ || m == 0xDE /*DHP*/ || m == 0xDF /*EXP*/;
 }
 
@@ -79,19 +69,16 @@ StrippedImage StripJpeg(std::string_view b, int orientation) {
   std::string head("\xFF\xD8", 2);  // SOI, then JFIF (which must come first) and our Exif
   std::string body;
   body.reserve(b.size());
-  bool have_jfif = false, have_sof = false, have_sos = false, have_eoi = false;
-  std::size_t pos = 2;
-  while (!have_eoi) {
-    if (pos >= b.size()) Bad("truncated JPEG: no EOI marker");
-    if (Byte(b, pos) != 0xFF) Bad("corrupt JPEG: marker expected at offset " + std::to_string(pos));
-    while (pos < b.size() && Byte(b, pos) == 0xFF) ++pos;  // fill bytes
-    if (pos >= b.size()) Bad("truncated JPEG: no EOI marker");
-    const std::size_t marker_pos = pos - 1;
-    const u8 m = Byte(b, pos++);
+  bool have_jfif = false, have_sof = false, have_sos = false;
+  image::container::JpegReader reader(b);  // after SOI
+  while (true) {
+    image::container::JpegMarker marker;
+    if (!reader.NextMarker(&marker)) Bad(reader.error().message);
+    const u8 m = marker.code;
     if (m == 0xD9) {
       body.append("\xFF\xD9", 2);
-      have_eoi = true;
-      if (pos < b.size()) r.removed.push_back(std::to_string(b.size() - pos) + " bytes after EOI");
+      const std::size_t end = reader.position();
+      if (end < b.size()) r.removed.push_back(std::to_string(b.size() - end) + " bytes after EOI");
       break;
     }
     if (m == 0x01) {  // TEM: no payload, harmless
@@ -99,40 +86,24 @@ StrippedImage StripJpeg(std::string_view b, int orientation) {
       continue;
     }
     if (m == 0x00 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) {
-      Bad("corrupt JPEG: marker 0x" + Hex2(m) + " outside a scan at offset " + std::to_string(marker_pos));
+      Bad("corrupt JPEG: marker 0x" + Hex2(m) + " outside a scan at offset " + std::to_string(marker.offset));
     }
-    if (pos + 2 > b.size()) Bad("truncated JPEG: segment length missing at offset " + std::to_string(pos));
-    const std::size_t len = Be16(b, pos);
-    if (len < 2) Bad("corrupt JPEG: segment length " + std::to_string(len) + " at offset " + std::to_string(pos));
-    if (pos + len > b.size()) Bad("truncated JPEG: segment of " + std::to_string(len) + " bytes at offset " +
-                                  std::to_string(pos) + " runs past the end");
-    const std::string_view payload = b.substr(pos + 2, len - 2);
-    const std::string_view segment = b.substr(marker_pos, 2 + len);  // FF m len payload
-    pos += len;
+    image::container::JpegSegment seg;
+    if (!reader.ReadSegment(&seg)) Bad(reader.error().message);
+    const std::string_view payload = seg.payload;
+    const std::string_view segment = seg.bytes;  // FF m len payload
     if (m == 0xDA) {  // SOS: the header, then entropy-coded data up to the next real marker
       if (!have_sof) Bad("corrupt JPEG: scan before the frame header");
       have_sos = true;
       body.append("\xFF\xDA", 2);
       body.append(segment.substr(2));
-      std::size_t p = pos;
-      while (true) {
-        const void* ff = std::memchr(b.data() + p, 0xFF, b.size() - p);
-        if (ff == nullptr) Bad("truncated JPEG: scan data runs to the end without EOI");
-        p = static_cast<std::size_t>(static_cast<const char*>(ff) - b.data());
-        if (p + 1 >= b.size()) Bad("truncated JPEG: scan data runs to the end without EOI");
-        const u8 next = Byte(b, p + 1);
-        if (next == 0x00 || (next >= 0xD0 && next <= 0xD7)) {  // stuffed byte or restart marker
-          p += 2;
-          continue;
-        }
-        break;  // a marker (or fill bytes before one) ends the scan
-      }
-      body.append(b.substr(pos, p - pos));
-      pos = p;
+      std::string_view scan;
+      if (!reader.ReadScanData(&scan)) Bad(reader.error().message);
+      body.append(scan);
       continue;
     }
     if (IsCodingMarker(m)) {
-      if (IsSofMarker(m)) have_sof = true;
+      if (image::container::IsJpegSof(m)) have_sof = true;
       body.append("\xFF", 1);
       body.push_back(static_cast<char>(m));
       body.append(segment.substr(2));
@@ -178,9 +149,7 @@ std::string PngChunk(std::string_view type, std::string_view data) {
   PutBe32(c, static_cast<std::uint32_t>(data.size()));
   c.append(type);
   c.append(data);
-  uLong crc = crc32(0L, Z_NULL, 0);
-  crc = crc32(crc, reinterpret_cast<const Bytef*>(c.data() + 4), static_cast<uInt>(c.size() - 4));
-  PutBe32(c, static_cast<std::uint32_t>(crc));
+  PutBe32(c, image::container::PngCrc(type, data));
   return c;
 }
 
@@ -199,26 +168,15 @@ StrippedImage StripPng(std::string_view b, int orientation) {
   r.orientation = orientation;
   r.bytes.reserve(b.size());
   r.bytes.append(b.substr(0, 8));
-  std::size_t pos = 8;
+  image::container::PngReader reader(b);  // after the signature
   bool first = true, have_idat = false, wrote_exif = orientation == 1;
   while (true) {
-    if (pos + 12 > b.size()) Bad("truncated PNG: no IEND chunk");
-    const std::uint32_t len = Be32(b, pos);
-    if (len > 0x7fffffffu) Bad("corrupt PNG: chunk length " + std::to_string(len) + " at offset " + std::to_string(pos));
-    if (pos + 12 + std::uint64_t{len} > b.size()) {
-      Bad("truncated PNG: chunk of " + std::to_string(len) + " bytes at offset " + std::to_string(pos) +
-          " runs past the end");
-    }
-    const std::string_view type = b.substr(pos + 4, 4);
-    for (char c : type) {
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
-        Bad("corrupt PNG: bad chunk type at offset " + std::to_string(pos + 4));
-      }
-    }
+    image::container::PngChunk chunk;
+    if (!reader.Next(&chunk)) Bad(reader.error().message);
+    const std::string_view type = chunk.type;
+    if (!chunk.TypeIsLetters()) Bad("corrupt PNG: bad chunk type at offset " + std::to_string(chunk.offset + 4));
     if (first && type != "IHDR") Bad("corrupt PNG: does not start with IHDR");
     first = false;
-    const std::string_view chunk = b.substr(pos, 12 + len);
-    pos += 12 + len;
     if (type == "IDAT") {
       if (!wrote_exif) {
         r.bytes += PngChunk("eXIf", OrientationTiff(orientation));
@@ -227,14 +185,15 @@ StrippedImage StripPng(std::string_view b, int orientation) {
       have_idat = true;
     }
     if (KeepPngChunk(type)) {
-      r.bytes.append(chunk);
-    } else if (type[0] >= 'A' && type[0] <= 'Z') {
+      r.bytes.append(chunk.bytes);
+    } else if (chunk.Critical()) {
       Bad("unsupported PNG: unknown critical chunk " + std::string(type));
     } else {
       r.removed.push_back(std::string(type));
     }
     if (type == "IEND") {
-      if (pos < b.size()) r.removed.push_back(std::to_string(b.size() - pos) + " bytes after IEND");
+      const std::size_t end = reader.position();
+      if (end < b.size()) r.removed.push_back(std::to_string(b.size() - end) + " bytes after IEND");
       break;
     }
   }

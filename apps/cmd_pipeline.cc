@@ -181,6 +181,7 @@ void Execute(PipelineArgs* a) {
   auto coordinator = MakeCoordinator(*a);
   const json run = RunOnCluster(*coordinator, [&] { return pipeline::RunPipeline(a->run, *coordinator); });
   if (!coordinator->is_root()) return;
+  if (run.value("exit_code", 0) != 0) ExitCode() = kExitPartial;
   if (a->json_output) {
     std::cout << run.dump(2) << std::endl;
   } else {
@@ -287,6 +288,7 @@ void AddPipelineCommands(CLI::App& app) {
     auto coordinator = MakeCoordinator(pca_args);
     const json run = RunOnCluster(*coordinator, [&] { return pipeline::RunPcaOnly(pca_args.run, *coordinator); });
     if (!coordinator->is_root()) return;
+    if (run.value("exit_code", 0) != 0) ExitCode() = kExitPartial;
     if (pca_args.json_output) std::cout << run.dump(2) << std::endl; else PrintSummary(run);
   });
 
@@ -300,7 +302,9 @@ void AddPipelineCommands(CLI::App& app) {
     reduce_args.run.command = "reduce";
     auto coordinator = MakeCoordinator(reduce_args);
     const json run = RunOnCluster(*coordinator, [&] { return pipeline::RunPcaOnly(reduce_args.run, *coordinator); });
-    if (coordinator->is_root()) PrintSummary(run);
+    if (!coordinator->is_root()) return;
+    if (run.value("exit_code", 0) != 0) ExitCode() = kExitPartial;
+    PrintSummary(run);
   });
 
   auto* inspect = app.add_subcommand("inspect", "schema, row count and first rows of a Parquet file or a folder of parts");

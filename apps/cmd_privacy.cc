@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -35,20 +36,46 @@ using privacy::ShortSubject;
 // operators who only have what the data shows, the subject id itself (--subject-id).
 struct SubjectArgs {
   std::string user_id;
+  std::string user_id_file;
   std::string subject_id;
   std::string key_file;
 };
 
 void AddSubjectOptions(CLI::App* cmd, SubjectArgs* a, bool allow_subject_id) {
-  auto* user = cmd->add_option("--subject", a->user_id, "the person's user id (pseudonymised with the key; never stored)");
+  auto* user = cmd->add_option("--subject", a->user_id,
+                               "the person's user id, pseudonymised with the key and never stored; '-' reads it from "
+                               "standard input (safe: a literal id shows in ps and shell history)");
+  auto* file = cmd->add_option("--subject-file", a->user_id_file,
+                               "file whose first line is the person's user id (safe form, like --subject -)");
+  user->excludes(file);
   cmd->add_option("--subject-key-file", a->key_file,
                   "file holding the pseudonymisation key (mode 0600; default: $FRUITPIPE_SUBJECT_KEY)");
   if (allow_subject_id) {
     auto* id = cmd->add_option("--subject-id", a->subject_id, "the pseudonymous subject id (64 hex digits) instead of --subject");
     user->excludes(id);
-  } else {
-    user->required();
+    file->excludes(id);
   }
+}
+
+// The first line of `in`, without its line ending and surrounding blanks.
+std::string ReadUserId(std::istream& in, const std::string& where) {
+  std::string line;
+  std::getline(in, line);
+  const auto begin = line.find_first_not_of(" \t\r");
+  const auto end = line.find_last_not_of(" \t\r");
+  if (begin == std::string::npos) throw InvalidArgumentError(where + ": no user id (expected it on the first line)");
+  return line.substr(begin, end - begin + 1);
+}
+
+// The raw user id from --subject ID, --subject - (standard input) or --subject-file F.
+std::string UserId(const SubjectArgs& a) {
+  if (!a.user_id_file.empty()) {
+    std::ifstream in(a.user_id_file);
+    if (!in) throw InvalidArgumentError(a.user_id_file + ": cannot read the user id file");
+    return ReadUserId(in, a.user_id_file);
+  }
+  if (a.user_id == "-") return ReadUserId(std::cin, "standard input");
+  return a.user_id;
 }
 
 // Local data roots must not hold the key: whoever reads the data could then re-identify.
@@ -80,9 +107,12 @@ std::string ResolveSubject(const SubjectArgs& a, const std::vector<std::string>&
     privacy::CheckSubjectId(a.subject_id, "--subject-id");
     return a.subject_id;
   }
-  if (a.user_id.empty()) throw InvalidArgumentError("pass --subject ID (or --subject-id HEX)");
+  if (a.user_id.empty() && a.user_id_file.empty()) {
+    throw InvalidArgumentError("pass --subject - (the user id on standard input), --subject-file FILE or --subject-id HEX");
+  }
   CheckKeyApart(a.key_file, data_roots);
-  return privacy::SubjectKey::Load(a.key_file).SubjectOf(a.user_id);
+  const privacy::SubjectKey key = privacy::SubjectKey::Load(a.key_file);
+  return key.SubjectOf(UserId(a));
 }
 
 // --- consent -------------------------------------------------------------------------------
@@ -242,7 +272,9 @@ void Forget(const EraseArgs& a) {
       auto store = storage::OpenStorage(uri, a.storage);
       privacy::DeletePhotos(*store, selector, &report);
     }
-    for (auto& out : datasets) privacy::EraseFromDataset(*out, selector, &report);
+    std::vector<storage::Storage*> targets;
+    for (auto& out : datasets) targets.push_back(out.get());
+    privacy::EraseFromDatasets(targets, selector, &report);
     if (ledger) {
       const std::int64_t now = WallEpochSeconds();
       consents = ledger->WithdrawAll(subject, now);

@@ -101,8 +101,11 @@ TEST(HostileInputTest, EveryInputIsProcessedOrRejectedWithItsReason) {
                                     testing::FeatureModelCard().string(), "--pca-k", "4", "--quiet"},
                                    tmp.path() / "run.log", kTimeoutSeconds);
   ASSERT_FALSE(r.timed_out) << "fruitpipe run still going after " << kTimeoutSeconds << " s:\n" << r.output;
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Finished, with failed work items: the exit status says so (README), and run.json agrees.
+  ASSERT_EQ(r.exit_code, 3) << r.output;
   EXPECT_LT(r.max_rss_kb, kMaxRssKb) << "peak RSS " << r.max_rss_kb / 1024 << " MiB";
+
+  EXPECT_EQ(nlohmann::json::parse(ReadLocalFile((out / "run.json").string()))["exit_code"], 3);
 
   std::map<std::string, std::string> rejected;  // path -> reason
   {

@@ -155,8 +155,9 @@ TEST(PipelineRunTest, PcaFittedOnTrainingAndAppliedToTest) {
 }
 
 // A folder mixing good photos and broken files: the good ones become rows, each broken one
-// a rejected.jsonl line with a reason, and the run exits 0.
-TEST(PipelineRunTest, BrokenFilesAreRejectedWithReasonsAndTheRunSucceeds) {
+// a rejected.jsonl line with a reason, and the run finishes with exit status 3 (failed work
+// items), which run.json records too.
+TEST(PipelineRunTest, BrokenFilesAreRejectedWithReasonsAndTheRunSaysSo) {
   FRUITPIPE_REQUIRE_SHARED();
   testing::TempDir tmp;
   const fs::path src = tmp.path() / "src";
@@ -175,10 +176,13 @@ TEST(PipelineRunTest, BrokenFilesAreRejectedWithReasonsAndTheRunSucceeds) {
   const auto r = RunCommand(testing::FruitpipeBinary().string() + " run " + ShellQuote(src.string()) + " " +
                             ShellQuote(out.string()) + " --model " + ShellQuote(testing::FeatureModelCard().string()) +
                             " --pca-k 2 --quiet");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(r.exit_code, 3) << r.output;
   const json run = ReadJson(out / "run.json");
   EXPECT_EQ(run["images"], 3);
   EXPECT_EQ(run["rejected"], 3);
+  EXPECT_EQ(run["failed"], 3);
+  EXPECT_EQ(run["exit_code"], 3);
+  EXPECT_TRUE(fs::exists(out / "_SUCCESS"));
   std::ifstream rejected(out / "rejected.jsonl");
   std::map<std::string, std::string> reasons;
   for (std::string line; std::getline(rejected, line);) {
@@ -204,6 +208,34 @@ TEST(PipelineRunTest, ExistingOutputNeedsResumeOrIncremental) {
   const auto resumed = RunCommand(base + " --resume");
   EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_EQ(ReadJson(tmp.path() / "run.json")["images_processed"], 0);
+}
+
+// A newcomer's first mistakes get one line that says what is wrong, exit 2, and no output.
+TEST(PipelineRunTest, AMissingOrEmptySourceIsSaidPlainly) {
+  FRUITPIPE_REQUIRE_SHARED();
+  testing::TempDir tmp;
+  const auto run = [&](const fs::path& src) {
+    return RunCommand(testing::FruitpipeBinary().string() + " run " + ShellQuote(src.string()) + " " +
+                      ShellQuote((tmp.path() / "out").string()) + " --model " +
+                      ShellQuote(testing::FeatureModelCard().string()) + " --quiet");
+  };
+  auto r = run(tmp.path() / "no-such-folder");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("no-such-folder: no such folder"), std::string::npos) << r.output;
+  fs::create_directories(tmp.path() / "empty");
+  r = run(tmp.path() / "empty");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("empty: holds no image files (expected <Label>/ folders of photos)"), std::string::npos) << r.output;
+  std::ofstream(tmp.path() / "flat.jpg") << "x";
+  fs::create_directories(tmp.path() / "flat");
+  fs::rename(tmp.path() / "flat.jpg", tmp.path() / "flat" / "photo.jpg");
+  r = run(tmp.path() / "flat");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("holds no image files in <Label>/ folders"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_FALSE(fs::exists(tmp.path() / "out" / "_plan.json"));
+  const auto version = RunCommand(testing::FruitpipeBinary().string() + " --version");
+  EXPECT_EQ(version.output, "fruitpipe 0.1.0\n");
 }
 
 TEST(PipelineRunTest, BadModelCardIsAOneLineError) {

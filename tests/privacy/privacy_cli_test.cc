@@ -264,6 +264,25 @@ TEST(PrivacyCliTest, TheKeyMustBeGivenAndKeptApartFromTheData) {
   EXPECT_NE(r.output.find("must not be stored with the data"), std::string::npos) << r.output;
 }
 
+TEST(PrivacyCliTest, TheUserIdCanComeFromStandardInputOrAFile) {
+  Workspace ws;
+  // The safe forms keep the raw id out of ps and shell history; all three name one subject.
+  auto r = RunCommand("printf '%s\\n' " + ShellQuote(kAliceId) + " | " + ShellQuote(testing::FruitpipeBinary().string()) +
+                      " consent grant --subject - --purpose training " + ws.Common());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path id_file = ws.data() / "user-id.txt";
+  WriteFile(id_file, "  " + kAliceId + "\r\n");
+  r = ws.Fp("consent show --subject-file " + ShellQuote(id_file.string()) + " " + ws.Common());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("training"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("granted 20"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(kAliceId), std::string::npos) << "the raw id is never printed";
+  r = RunCommand("printf '' | " + ShellQuote(testing::FruitpipeBinary().string()) +
+                 " consent show --subject - " + ws.Common());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("standard input: no user id"), std::string::npos) << r.output;
+}
+
 // `fruitpipe run` with the real model over a store holding catalogue photos and two people's
 // contributions; forget one; the pipeline can go on with the dataset and never brings them back;
 // the other withdraws consent and a run with the ledger leaves their photos out.
@@ -297,11 +316,28 @@ TEST(PrivacyCliTest, RealPipelineRunThenForget) {
   ingest(kAliceId, 10, 13);
   ingest(kBobId, 13, 16);
 
+  // Consent fails closed: without a ledger, contributions are left out, saying why.
+  const fs::path no_ledger = ws.data() / "no-ledger";
+  auto r = ws.Fp("run " + ShellQuote(ws.store().string()) + " " + ShellQuote(no_ledger.string()) + " --model " +
+                 ShellQuote(testing::FeatureModelCard().string()) + " --pca-k 4 -q");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(DuckDbCount(no_ledger / "Results", "TRUE"), 10);
+  const std::string refused = ReadLocalFile((no_ledger / "rejected.jsonl").string());
+  EXPECT_EQ(Lines(refused), 6) << refused;
+  EXPECT_NE(refused.find("no consent ledger given"), std::string::npos) << refused;
+
   const std::string run = "run " + ShellQuote(ws.store().string()) + " " + ShellQuote(ws.out().string()) + " --model " +
-                          ShellQuote(testing::FeatureModelCard().string()) + " --shard-size 6 --pca-k 4 -q";
-  auto r = ws.Fp(run);
+                          ShellQuote(testing::FeatureModelCard().string()) + " --shard-size 6 --pca-k 4 -q" +
+                          " --consent-ledger " + ShellQuote(ws.ledger().string());
+  r = ws.Fp(run);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string alice = Sid(kAliceId), bob = Sid(kBobId);
+  // A copy of one of Alice's stored photos, under a catalogue name, to come back later.
+  std::string alice_bytes;
+  for (const auto& f : FilesContaining(ws.store(), "")) {
+    if (f.find(alice) != std::string::npos && f.ends_with(".jpg")) alice_bytes = ReadLocalFile(f);
+  }
+  ASSERT_FALSE(alice_bytes.empty());
   ASSERT_EQ(DuckDbCount(ws.out() / "Results", "subject_id = '" + alice + "'"), 3);
   ASSERT_EQ(DuckDbCount(ws.out() / "Results", "subject_id = '" + bob + "'"), 3);
   const json others = OtherRows(ws.out(), alice);
@@ -324,10 +360,15 @@ TEST(PrivacyCliTest, RealPipelineRunThenForget) {
     EXPECT_TRUE(hits.empty()) << hits.front();
   }
 
-  // The pipeline carries on with the erased dataset and does not bring the photos back.
+  // The pipeline carries on with the erased dataset and does not bring the photos back, not
+  // even a copy under another name: the dataset remembers the erased bytes.
+  WriteFile(ws.store() / "Kiwi" / "copy.jpg", alice_bytes);
   r = ws.Fp(run + " --incremental");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(DuckDbCount(ws.out() / "Results", "TRUE"), 13);
+  EXPECT_NE(ReadLocalFile((ws.out() / "rejected.jsonl").string()).find("copy.jpg\",\"reason\":\"erased (right to erasure)"),
+            std::string::npos);
+  fs::remove(ws.store() / "Kiwi" / "copy.jpg");
   EXPECT_EQ(DuckDbCount(ws.out() / "Results_PCA", "subject_id = '" + alice + "'"), 0);
   EXPECT_EQ(OtherRows(ws.out(), alice), others);
   for (const auto& user : {kAliceId, kBobId}) EXPECT_TRUE(FilesContaining(ws.data(), user).empty()) << user;

@@ -104,6 +104,29 @@ std::int64_t SweepOrphans(storage::Storage& out, const std::vector<ShardRecord>&
   return deleted;
 }
 
+std::set<std::string> LoadErasedPhotos(storage::Storage& out) {
+  const auto text = out.GetIfExists(kErasedPhotosKey);
+  if (!text) return {};
+  try {
+    const json j = json::parse(*text);
+    if (j.at("format") != "fruitpipe-erased-photos/1") throw CorruptionError("unknown format");
+    return j.at("sha256").get<std::set<std::string>>();
+  } catch (const json::exception& e) {
+    throw CorruptionError(out.Uri(kErasedPhotosKey) + ": " + e.what());
+  } catch (const CorruptionError& e) {
+    throw CorruptionError(out.Uri(kErasedPhotosKey) + ": " + e.what());
+  }
+}
+
+void AddErasedPhotos(storage::Storage& out, const std::set<std::string>& sha256) {
+  std::set<std::string> all = LoadErasedPhotos(out);
+  const std::size_t before = all.size();
+  all.insert(sha256.begin(), sha256.end());
+  if (all.size() == before && out.Exists(kErasedPhotosKey)) return;
+  if (all.empty()) return;
+  out.Put(kErasedPhotosKey, json{{"format", "fruitpipe-erased-photos/1"}, {"sha256", all}}.dump());
+}
+
 std::string RejectedJsonl(const std::vector<Rejection>& rejected) {
   std::string text;
   for (const auto& r : rejected) {
@@ -137,6 +160,7 @@ void DatasetCounts::WriteTo(json& run) const {
   run["rejected"] = rejected;
   run["listed"] = listed;
   run["shards_total"] = shards;
+  run["failed"] = failed;
   run["labels"] = labels;
 }
 
@@ -147,6 +171,7 @@ DatasetCounts CountDataset(const DatasetPlan& plan, const std::vector<ShardRecor
   for (const auto& r : records) {
     c.images += r.rows;
     in_records += static_cast<std::int64_t>(r.rejected.size());
+    for (const auto& x : r.rejected) c.failed += x.reason != kErasedReason;
   }
   c.shards = static_cast<std::int64_t>(records.size());
   c.rejected = static_cast<std::int64_t>(rejected.size());

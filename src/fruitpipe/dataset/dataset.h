@@ -54,6 +54,12 @@ std::int64_t DeletePcaPartsExcept(storage::Storage& out, const std::set<std::str
 // erasure); returns how many. Must not run while another process commits shards.
 std::int64_t SweepOrphans(storage::Storage& out, const std::vector<ShardRecord>& records);
 
+// The SHA-256 (hex) of the photos erased from the dataset: the minimum kept to honour an
+// erasure — no name, subject or feature — so that no run featurizes the same bytes again.
+std::set<std::string> LoadErasedPhotos(storage::Storage& out);
+// Adds to the list (written only when it grows).
+void AddErasedPhotos(storage::Storage& out, const std::set<std::string>& sha256);
+
 // rejected.jsonl: one {"path","reason"} object per line. A path that is not UTF-8 (rejected for
 // that reason) is written with U+FFFD in its place.
 std::string RejectedJsonl(const std::vector<Rejection>& rejected);
@@ -66,9 +72,11 @@ struct DatasetCounts {
   std::int64_t rejected = 0;
   std::int64_t listed = 0;    // planned images and listing rejections
   std::int64_t shards = 0;
+  std::int64_t failed = 0;    // images the shard workers could not read or decode
   std::map<std::string, std::int64_t> labels;  // planned images not rejected, by label
 
-  void WriteTo(nlohmann::json& run) const;  // images, rejected, listed, shards_total, labels
+  // images, rejected, listed, shards_total, failed, labels
+  void WriteTo(nlohmann::json& run) const;
 };
 DatasetCounts CountDataset(const DatasetPlan& plan, const std::vector<ShardRecord>& records,
                            const std::vector<Rejection>& rejected);

@@ -7,7 +7,7 @@
 //   _shards/shard-SSSSS.json                      commit record (shard_record.h)
 //   _plan.json  _pca_model.bin  _pca_model.json  run.json  rejected.jsonl  report.html
 //   evaluation.json
-//   _erasure.json (an erasure in progress)  _SUCCESS
+//   _erasure.json (an erasure in progress)  _erased_photos.json  _SUCCESS
 //
 // <codec> is "snappy" or "zstd"; an uncompressed part is plain ".parquet" (Spark's names).
 // <run> and <model> are content ids (ContentId): every process derives the same names
@@ -34,6 +34,11 @@ inline constexpr char kRejectedKey[] = "rejected.jsonl";
 inline constexpr char kReportKey[] = "report.html";
 inline constexpr char kEvaluationKey[] = "evaluation.json";  // `fruitpipe evaluate` on this dataset
 inline constexpr char kErasureMarkerKey[] = "_erasure.json";
+// The SHA-256 of every photo erased from the dataset (right to erasure): what keeps a copy
+// still under the source from coming back with the next run (dataset.h, ErasedPhotos).
+inline constexpr char kErasedPhotosKey[] = "_erased_photos.json";
+// The reason a run gives for leaving out a photo whose bytes were erased.
+inline constexpr char kErasedReason[] = "erased (right to erasure)";
 
 // The first 12 hex digits of the SHA-256 of `bytes`: run ids, PCA model ids, ids of shards
 // rewritten by an erasure.

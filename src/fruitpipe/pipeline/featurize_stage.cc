@@ -3,7 +3,7 @@
 #include <set>
 
 #include "fruitpipe/common/time.h"
-#include "fruitpipe/dataset/layout.h"
+#include "fruitpipe/dataset/dataset.h"
 #include "fruitpipe/dataset/results.h"
 #include "fruitpipe/dataset/shard_record.h"
 #include "fruitpipe/pipeline/progress.h"
@@ -34,7 +34,9 @@ FeaturizeOutcome FeaturizeStage(const RunOptions& o, const PlanOutcome& plan, st
   const std::string worker = coord.worker_name();
   Progress progress(coord.size() > 1 ? worker + " featurize" : "featurize", my_images,
                     o.progress && coord.prints_progress());
+  const std::set<std::string> erased = dataset::LoadErasedPhotos(out);
   ShardWorkerConfig wcfg;
+  wcfg.erased = &erased;
   wcfg.batch_size = o.batch_size;
   wcfg.threads = threads;
   wcfg.limits = o.limits;

@@ -83,7 +83,8 @@ json Finish(const RunOptions& o, storage::Storage& out, json run, const std::vec
   run["finished_at"] = IsoUtc(end);
   run["start_time"] = start;
   run["seconds"] = end - start;
-  dataset::CountDataset(plan, records, rejected).WriteTo(run);
+  const dataset::DatasetCounts counts = dataset::CountDataset(plan, records, rejected);
+  counts.WriteTo(run);
   const std::int64_t processed = run.value("images_processed", std::int64_t{0});
   run["images_per_second"] = (end - start) > 0 ? static_cast<double>(processed) / (end - start) : 0.0;
   totals["list"] = run.value("list_seconds", 0.0);
@@ -95,7 +96,8 @@ json Finish(const RunOptions& o, storage::Storage& out, json run, const std::vec
   }
   run["stages"] = totals;
   run["shard_timeline"] = std::move(timeline);
-  run["exit_code"] = 0;
+  // Scripts trust the exit status: 3 when images could not be read or decoded (README).
+  run["exit_code"] = counts.failed > 0 ? 3 : 0;
   out.Put(dataset::kRejectedKey, dataset::RejectedJsonl(rejected));
   out.Put(dataset::kRunJsonKey, run.dump(2));
   if (o.before_success) o.before_success(out);

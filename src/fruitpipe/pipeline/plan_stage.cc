@@ -21,18 +21,21 @@ PlanOutcome MakePlan(const RunOptions& o, storage::Storage& source, storage::Sto
   if (!existing && images.empty()) {
     // A newcomer's first mistake: a wrong path, or photos not in <Label>/ folders.
     throw InvalidArgumentError(
-        source.Uri("") + (p.list_rejects.empty() ? ": does not exist or holds no image files"
+        source.Uri("") + (p.list_rejects.empty() ? ": holds no image files (expected <Label>/ folders of photos)"
                                                  : ": holds no image files in <Label>/ folders (" +
                                                        std::to_string(p.list_rejects.size()) + " left out: " +
                                                        p.list_rejects.front().reason + ")"));
   }
-  if (o.admit_filter) {
-    std::erase_if(images, [&](const SourceImage& img) {
-      auto reason = o.admit_filter(img);
-      if (reason) p.list_rejects.push_back({source.Uri(img.key), *reason});
-      return reason.has_value();
-    });
-  }
+  std::erase_if(images, [&](const SourceImage& img) {
+    std::optional<std::string> reason;
+    if (o.admit_filter) {
+      reason = o.admit_filter(img);
+    } else if (img.subject_id) {
+      reason = "no consent ledger given";
+    }
+    if (reason) p.list_rejects.push_back({source.Uri(img.key), *reason});
+    return reason.has_value();
+  });
   if (o.limit > 0 && static_cast<std::int64_t>(images.size()) > o.limit) images.resize(static_cast<std::size_t>(o.limit));
 
   if (!existing) {

@@ -45,6 +45,8 @@ struct RunOptions {
   std::int64_t limit = 0;               // > 0: only the first N listed images (demos)
   // Returns a reason to leave a listed image out of the dataset (e.g. its subject withdrew
   // consent), or nullopt to admit it. Excluded images go to rejected.jsonl with the reason.
+  // Without a filter, consent fails closed: contributed photos are left out ("no consent
+  // ledger given"), catalogue images admitted.
   std::function<std::optional<std::string>(const dataset::SourceImage&)> admit_filter;
   // Called by root once run.json and rejected.jsonl are written, before _SUCCESS (the CLI
   // writes report.html here; the pipeline library does not depend on the report).

@@ -6,6 +6,7 @@
 
 #include "fruitpipe/common/hash.h"
 #include "fruitpipe/common/time.h"
+#include "fruitpipe/dataset/layout.h"
 #include "fruitpipe/image/preprocess.h"
 
 namespace fruitpipe::pipeline {
@@ -87,13 +88,17 @@ ShardOutput FeaturizeShard(storage::Storage& source, FetchedShard&& fetched,
         d.reason = obj.error;
         continue;
       }
+      d.sha256 = Sha256Hex(obj.data);
+      if (config.erased && config.erased->count(d.sha256)) {
+        d.reason = dataset::kErasedReason;
+        continue;
+      }
       image::DecodeOutcome outcome = image::DecodeImage(obj.data, config.limits);
       if (!outcome.ok) {
         d.reason = outcome.reason;
         continue;
       }
       d.ok = true;
-      d.sha256 = Sha256Hex(obj.data);
       d.width = outcome.image.width;
       d.height = outcome.image.height;
       image::Preprocess(outcome.image.rgb, spec, input.data() + static_cast<std::size_t>(i) * tensor);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct ShardWorkerConfig {
   int threads = 1;                         // decode team size
   image::DecodeLimits limits;
   std::function<void(int images)> on_progress;  // called after each batch, images in it
+  // SHA-256 of photos erased from the dataset (dataset::LoadErasedPhotos): left out with
+  // dataset::kErasedReason, whatever their name.
+  const std::set<std::string>* erased = nullptr;
 };
 
 ShardOutput FeaturizeShard(storage::Storage& source, FetchedShard&& fetched,

@@ -95,6 +95,9 @@ class DatasetEraser {
     if (!pending) marker_.success = out_.Exists(dataset::kSuccessKey);
     out_.Put(dataset::kErasureMarkerKey, marker_.ToJson());
     out_.Delete(dataset::kSuccessKey);
+    // Before any row goes: a crash later must not lose what keeps the photos from coming back.
+    dataset::AddErasedPhotos(out_, erased_photos_);
+    report_->photos_suppressed += static_cast<std::int64_t>(erased_photos_.size());
     // 2. The plan: nothing may re-featurize these photos.
     if (plan_hits > 0) {
       dataset::StorePlan(out_, plan_);
@@ -157,13 +160,16 @@ class DatasetEraser {
     }
     for (auto& [key, bytes] : dataset::FetchAll(out_, keys)) {
       ShardWork& w = work_[by_part.at(key)];
-      const parquet::Table t = parquet::ReadParquet(bytes, {"path", "subject_id"});
+      const parquet::Table t = parquet::ReadParquet(bytes, {"path", "subject_id", "image_sha256"});
       const auto& path = std::get<parquet::StringColumn>(t.Get("path").data);
       const auto& subject = std::get<parquet::StringColumn>(t.Get("subject_id").data);
+      const auto& sha = std::get<parquet::StringColumn>(t.Get("image_sha256").data);
       for (std::size_t i = 0; i < path.values.size(); ++i) {
         std::optional<std::string> sid;
         if (subject.valid.empty() || subject.valid[i]) sid = subject.values[i];
-        if (sel_->Matches(path.values[i], sid)) ++w.rows_selected;
+        if (!sel_->Matches(path.values[i], sid)) continue;
+        ++w.rows_selected;
+        erased_photos_.insert(sha.values[i]);
       }
       if (w.rows_selected > 0) w.part = std::move(bytes);
     }
@@ -349,6 +355,7 @@ class DatasetEraser {
   std::set<int> rewritten_;       // shards whose Results part lost rows now
   bool scan_all_ = false;
   std::vector<Rejection> rejected_;  // rejected.jsonl, once filtered
+  std::set<std::string> erased_photos_;  // SHA-256 of the selected rows' photos
 };
 
 }  // namespace
@@ -376,6 +383,8 @@ json ErasureReport::ToJson() const {
           {"rejected_entries_removed", rejected_entries_removed},
           {"orphans_deleted", orphans_deleted},
           {"pca_parts_written", pca_parts_written},
+          {"photos_suppressed", photos_suppressed},
+          {"datasets_reprojected", datasets_reprojected},
           {"pca", pca},
           {"report", report},
           {"completed_pending", completed_pending}};
@@ -394,6 +403,80 @@ void DeletePhotos(storage::Storage& store, const ErasureSelector& selector, Eras
 void EraseFromDataset(storage::Storage& out, const ErasureSelector& selector, ErasureReport* report,
                       const ErasureOptions& options) {
   DatasetEraser(out, report, options).Run(selector);
+}
+
+namespace {
+
+// The id of the PCA model a dataset holds, and whether it was fitted there (run.json).
+struct PcaOrigin {
+  std::string model_id;  // "" without a model
+  bool fitted = true;
+};
+
+PcaOrigin PcaOriginOf(storage::Storage& out) {
+  PcaOrigin o;
+  if (auto bytes = out.GetIfExists(dataset::kPcaModelKey)) o.model_id = dataset::ContentId(*bytes);
+  if (auto run = out.GetIfExists(dataset::kRunJsonKey)) {
+    const json j = json::parse(*run, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("pca") && j["pca"].is_object()) o.fitted = j["pca"].value("fitted", true);
+  }
+  return o;
+}
+
+// Projects every shard of `out` with `model_bytes` (a model fitted elsewhere), keeping
+// run.json's account of where the model came from. Idempotent: parts already written for the
+// model are kept, so a re-run after a crash finishes the job.
+void Reproject(storage::Storage& out, const std::string& model_bytes, const ErasureOptions& options,
+               ErasureReport* report) {
+  const pca::PcaModel model = pca::PcaModel::Deserialize(model_bytes);
+  const bool was_complete = out.Exists(dataset::kSuccessKey);
+  out.Delete(dataset::kSuccessKey);
+  const std::string id = dataset::StorePcaModel(out, model_bytes);
+  std::set<std::string> existing, wanted;
+  for (const auto& obj : out.List(std::string(dataset::kResultsPcaDir) + "/")) existing.insert(obj.key);
+  for (const auto& r : dataset::LoadShardRecords(out)) {
+    const std::string key = dataset::ResultsPcaPartKey(r.index, id, options.compression);
+    wanted.insert(key);
+    if (existing.count(key)) continue;
+    dataset::WritePcaPart(out, r, model, id, options.compression);
+    ++report->pca_parts_written;
+  }
+  dataset::DeletePcaPartsExcept(out, wanted);
+  if (auto text = out.GetIfExists(dataset::kRunJsonKey)) {
+    json run = json::parse(*text);
+    const std::string source = run.contains("pca") ? run["pca"].value("source", "") : "";
+    run["pca"] = dataset::PcaSummary(model, id, /*fitted=*/false, source);
+    const std::string updated = run.dump(2);
+    if (updated != *text) out.Put(dataset::kRunJsonKey, updated);
+  }
+  if (out.Exists(dataset::kReportKey)) report::WriteReport(out);
+  // run.json is written just before _SUCCESS: a finished dataset (this one was, unless a
+  // crash came after the Delete above) gets it back.
+  if (was_complete || out.Exists(dataset::kRunJsonKey)) out.Put(dataset::kSuccessKey, "");
+  ++report->datasets_reprojected;
+}
+
+}  // namespace
+
+void EraseFromDatasets(const std::vector<storage::Storage*>& datasets, const ErasureSelector& selector,
+                       ErasureReport* report, const ErasureOptions& options) {
+  std::vector<PcaOrigin> before;
+  for (auto* out : datasets) before.push_back(PcaOriginOf(*out));
+  for (auto* out : datasets) EraseFromDataset(*out, selector, report, options);
+  // A dataset projected with another one's model (run --pca-model TRAIN) holds projections
+  // by a model fitted with the erased rows: it is projected again with the refitted model.
+  // Matched by model id, before or after the refit, so a re-run after a crash completes it.
+  for (std::size_t d = 0; d < datasets.size(); ++d) {
+    if (before[d].fitted || before[d].model_id.empty()) continue;
+    for (std::size_t e = 0; e < datasets.size(); ++e) {
+      if (e == d || !before[e].fitted) continue;
+      const auto model = datasets[e]->GetIfExists(dataset::kPcaModelKey);
+      if (!model) continue;
+      if (before[d].model_id != before[e].model_id && before[d].model_id != dataset::ContentId(*model)) continue;
+      Reproject(*datasets[d], *model, options, report);
+      break;
+    }
+  }
 }
 
 }  // namespace fruitpipe::privacy

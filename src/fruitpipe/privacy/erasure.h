@@ -5,7 +5,9 @@
 //
 // Crash safety. The shard's commit record (_shards/shard-SSSSS.json) is the commit point:
 //   1. _erasure.json is written (what is being erased; whether _SUCCESS was there), _SUCCESS
-//      deleted: readers and the next erasure know the dataset is mid-change.
+//      deleted: readers and the next erasure know the dataset is mid-change. The SHA-256 of
+//      the erased rows' photos join _erased_photos.json, so no later run (--resume,
+//      --incremental, a copy of the photo under the source) featurizes them again.
 //   2. _plan.json is rewritten without the photos.
 //   3. Per affected shard: the new Results part and the new statistics are written under new
 //      names, then the commit record is switched to them, then the old part and statistics are
@@ -66,6 +68,8 @@ struct ErasureReport {
   std::int64_t rejected_entries_removed = 0;  // rejected.jsonl lines and commit-record entries
   std::int64_t orphans_deleted = 0;
   std::int64_t pca_parts_written = 0;
+  std::int64_t photos_suppressed = 0;         // SHA-256 added to _erased_photos.json
+  std::int64_t datasets_reprojected = 0;      // applied-model datasets projected again
   // "refit", "filtered" (a model applied from elsewhere, kept), "dropped" (fewer than 2 rows
   // left: no model can be fitted), "none" (no PCA model), "unchanged" (nothing erased).
   std::string pca = "unchanged";
@@ -89,5 +93,11 @@ struct ErasureOptions {
 // Throws InvalidArgumentError when `out` is not a fruitpipe dataset.
 void EraseFromDataset(storage::Storage& out, const ErasureSelector& selector, ErasureReport* report,
                       const ErasureOptions& options = {});
+
+// Erases from every dataset, then projects again each one whose PCA model was applied from
+// another of them (`run --pca-model TRAIN`): forget --dataset TRAIN --dataset TEST leaves TEST
+// projected with TRAIN's refitted model, as a fresh run of TEST would be.
+void EraseFromDatasets(const std::vector<storage::Storage*>& datasets, const ErasureSelector& selector,
+                       ErasureReport* report, const ErasureOptions& options = {});
 
 }  // namespace fruitpipe::privacy

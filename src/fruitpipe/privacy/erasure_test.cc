@@ -1,5 +1,7 @@
 #include "fruitpipe/privacy/erasure.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -95,6 +97,62 @@ TEST(ErasureTest, ForgetRemovesEveryTraceOfTheSubjectAndKeepsOtherRowsExactly) {
   EXPECT_EQ(labelled, 12);
   EXPECT_EQ(out->Get(dataset::kRejectedKey).find("contrib-"), std::string::npos);
   EXPECT_NE(out->Get(dataset::kRejectedKey).find("stray.jpg"), std::string::npos);
+}
+
+TEST(ErasureTest, ErasedPhotosAreRememberedByTheirBytesOnly) {
+  auto out = NewStore();
+  testdata::BuildDataset(*out, Spec());
+  std::set<std::string> alice_photos;
+  for (const auto& [path, row] : testdata::CommittedRows(*out)) {
+    if (row.row.subject_id == kAlice) alice_photos.insert(row.row.image_sha256);
+  }
+  ErasureReport report;
+  EraseFromDataset(*out, Subjects({kAlice}), &report);
+  EXPECT_EQ(dataset::LoadErasedPhotos(*out), alice_photos);
+  EXPECT_EQ(report.photos_suppressed, 6);
+  // The list names no photo and no person: only the SHA-256 of the bytes.
+  EXPECT_FALSE(Mentions({{dataset::kErasedPhotosKey, out->Get(dataset::kErasedPhotosKey)}}, kAlice));
+  EXPECT_EQ(out->Get(dataset::kErasedPhotosKey).find("contrib-"), std::string::npos);
+  // Erasing Bob later adds his; nothing of Alice's is forgotten.
+  EraseFromDataset(*out, Subjects({kBob}), &report);
+  const auto both = dataset::LoadErasedPhotos(*out);
+  EXPECT_EQ(both.size(), 12u);
+  EXPECT_TRUE(std::includes(both.begin(), both.end(), alice_photos.begin(), alice_photos.end()));
+}
+
+TEST(ErasureTest, ADatasetProjectedWithTheErasedOnesModelIsProjectedAgain) {
+  // TRAIN fits the model; TEST (run --pca-model TRAIN) applies it.
+  auto train = NewStore(), test = NewStore();
+  testdata::DatasetSpec train_spec = Spec();
+  testdata::BuildDataset(*train, train_spec);
+  testdata::DatasetSpec test_spec;
+  test_spec.source = "/data/test";
+  test_spec.photos = testdata::MixedPhotos({kBob}, 2, 4);
+  test_spec.fitted = false;
+  test_spec.applied_model = train->Get(dataset::kPcaModelKey);
+  testdata::BuildDataset(*test, test_spec);
+
+  ErasureReport report;
+  EraseFromDatasets({train.get(), test.get()}, Subjects({kAlice}), &report);
+  EXPECT_EQ(report.datasets_reprojected, 1);
+  EXPECT_EQ(report.pca, "refit");
+
+  // As a fresh TEST run with the erased TRAIN's model would be.
+  auto expected = NewStore();
+  test_spec.applied_model = train->Get(dataset::kPcaModelKey);
+  testdata::BuildDataset(*expected, test_spec);
+  EXPECT_EQ(testdata::PcaRows(*test), testdata::PcaRows(*expected));
+  EXPECT_EQ(test->Get(dataset::kPcaModelKey), train->Get(dataset::kPcaModelKey));
+  const json run = json::parse(test->Get(dataset::kRunJsonKey));
+  EXPECT_EQ(run["pca"]["model_id"], dataset::ContentId(train->Get(dataset::kPcaModelKey)));
+  EXPECT_EQ(run["pca"]["fitted"], false);
+  EXPECT_TRUE(test->Exists(dataset::kSuccessKey));
+  // Again: nothing left to do.
+  const auto snapshot = testdata::Snapshot(*test);
+  ErasureReport again;
+  EraseFromDatasets({train.get(), test.get()}, Subjects({kAlice}), &again);
+  EXPECT_EQ(testdata::Snapshot(*test), snapshot);
+  EXPECT_EQ(again.pca_parts_written, 0);
 }
 
 TEST(ErasureTest, ShardStatisticsAreRecomputedFromTheKeptRows) {

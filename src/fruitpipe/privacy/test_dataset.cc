@@ -92,7 +92,8 @@ void BuildDataset(storage::Storage& out, const DatasetSpec& spec) {
 
   pca::PcaFitOptions fit;
   fit.k = spec.pca_k;
-  const pca::PcaModel model = pca::FitPca(pca::MergeInOrder(stats), fit);
+  const pca::PcaModel model =
+      spec.applied_model.empty() ? pca::FitPca(pca::MergeInOrder(stats), fit) : pca::PcaModel::Deserialize(spec.applied_model);
   const std::string model_id = dataset::StorePcaModel(out, model.Serialize());
   json timeline = json::array();
   for (const auto& rec : records) {

@@ -29,6 +29,7 @@ struct DatasetSpec {
   int dim = 8;
   int pca_k = 3;
   bool fitted = true;  // false: the model was "applied" from another dataset (run.json says so)
+  std::string applied_model;  // non-empty: the serialized model applied (fitted = false)
   std::vector<Photo> photos;
   std::vector<dataset::Rejection> list_rejects;  // e.g. files without a label folder
 };

@@ -178,6 +178,7 @@ void Predict(PredictArgs* a) {
   a->identifier.workers = std::max(1, std::min<int>(a->identifier.workers > 0 ? a->identifier.workers : 1,
                                                     static_cast<int>(a->images.size())));
   serve::Identifier identifier(a->model_dir, a->identifier, a->storage);
+  serve::WarnIfStale(identifier.model(), a->storage);
   std::vector<json> results(a->images.size());
   std::atomic<std::size_t> next{0};
   auto work = [&] {

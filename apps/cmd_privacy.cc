@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,7 @@
 #include "fruitpipe/privacy/ingest.h"
 #include "fruitpipe/privacy/pseudonym.h"
 #include "fruitpipe/privacy/retention.h"
+#include "fruitpipe/serve/model_dir.h"
 #include "fruitpipe/common/time.h"
 #include "fruitpipe/storage/storage.h"
 
@@ -211,6 +213,7 @@ struct EraseArgs {
   SubjectArgs subject;
   std::vector<std::string> datasets;
   std::vector<std::string> stores;
+  std::vector<std::string> model_dirs;
   std::string ledger;
   std::string audit_log;
   double older_than_days = -1;
@@ -245,7 +248,32 @@ void Audited(privacy::AuditLog& log, const std::string& action, const std::optio
   }
 }
 
-void Forget(const EraseArgs& a) {
+// A dataset named two ways (relative, absolute, through a link) is one dataset.
+std::string SameDatasetKey(const std::string& uri) {
+  if (storage::IsRemoteUri(uri)) return uri;
+  std::error_code ec;
+  return fs::weakly_canonical(fs::absolute(uri), ec).string();
+}
+
+void Forget(const EraseArgs& given) {
+  EraseArgs a = given;
+  // A model directory's training datasets are erased with the others, then it is retrained.
+  std::vector<std::pair<std::string, serve::TrainOptions>> models;
+  for (const auto& dir : a.model_dirs) {
+    auto store = storage::OpenStorage(dir, a.storage);
+    const auto manifest = store->GetIfExists(serve::kModelManifestKey);
+    if (!manifest) throw InvalidArgumentError(dir + ": no model.json: not a model directory; nothing erased");
+    const json m = json::parse(*manifest, nullptr, /*allow_exceptions=*/false);
+    if (m.is_discarded()) throw InvalidArgumentError(store->Uri(serve::kModelManifestKey) + ": not valid JSON; nothing erased");
+    models.emplace_back(dir, serve::RetrainOptions(m, store->Uri(serve::kModelManifestKey)));
+    std::set<std::string> known;
+    for (const auto& d : a.datasets) known.insert(SameDatasetKey(d));
+    for (const auto* list : {&models.back().second.datasets, &models.back().second.negatives}) {
+      for (const auto& uri : *list) {
+        if (known.insert(SameDatasetKey(uri)).second) a.datasets.push_back(uri);
+      }
+    }
+  }
   if (a.datasets.empty() && a.stores.empty()) throw InvalidArgumentError("forget: pass --dataset OUT and/or --store RAW");
   std::vector<std::string> roots = a.datasets;
   roots.insert(roots.end(), a.stores.begin(), a.stores.end());
@@ -280,6 +308,7 @@ void Forget(const EraseArgs& a) {
       consents = ledger->WithdrawAll(subject, now);
       contributions = ledger->MarkSubjectErased(subject, now);
     }
+    for (auto& [dir, options] : models) serve::TrainModel(options, dir, a.storage);
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   json fields = report.ToJson();
@@ -287,10 +316,14 @@ void Forget(const EraseArgs& a) {
   fields["stores"] = a.stores;
   fields["consents_withdrawn"] = consents;
   fields["contributions_erased"] = contributions;
+  fields["models_retrained"] = a.model_dirs;
   fields["seconds"] = std::round(seconds * 1000) / 1000;
   const privacy::AuditHead head = log.Append("forget", subject, fields);
   PrintReport(("forget subject " + ShortSubject(subject)).c_str(), report, seconds, a.json_output,
-              {{"audit_seq", head.seq}, {"consents_withdrawn", consents}});
+              {{"audit_seq", head.seq}, {"consents_withdrawn", consents}, {"models_retrained", a.model_dirs}});
+  if (!a.json_output) {
+    for (const auto& dir : a.model_dirs) std::printf("  model %s retrained on the erased datasets\n", dir.c_str());
+  }
 }
 
 void Purge(const EraseArgs& a) {
@@ -398,6 +431,9 @@ void AddPrivacyCommands(CLI::App& app) {
   AddSubjectOptions(forget, &forget_args.subject, true);
   forget->add_option("--dataset", forget_args.datasets, "dataset to erase from (repeatable)");
   forget->add_option("--store", forget_args.stores, "raw-photo store to delete their photos from (repeatable)");
+  forget->add_option("--model-dir", forget_args.model_dirs,
+                     "identifier trained on the data (repeatable): its datasets are erased too, then it is retrained "
+                     "from them, byte-identical to fruitpipe train on the erased datasets");
   forget->add_option("--ledger", forget_args.ledger, "consent ledger: withdraw every consent, mark photos erased");
   forget->add_option("--audit-log", forget_args.audit_log, "audit log (default: $FRUITPIPE_AUDIT_LOG, else beside the ledger)");
   forget->add_flag("--json", forget_args.json_output, "print the report as JSON");

@@ -338,14 +338,37 @@ TEST(PrivacyCliTest, RealPipelineRunThenForget) {
     if (f.find(alice) != std::string::npos && f.ends_with(".jpg")) alice_bytes = ReadLocalFile(f);
   }
   ASSERT_FALSE(alice_bytes.empty());
+  // Two identifiers trained on the dataset: one is named to forget, the other is not.
+  const std::string train_opts = " --augment-images 0 --imagenet-head none --quiet --model " +
+                                 ShellQuote(testing::FeatureModelCard().string());
+  const fs::path model = ws.data() / "model", other_model = ws.data() / "other-model";
+  for (const auto& dir : {model, other_model}) {
+    r = ws.Fp("train " + ShellQuote(ws.out().string()) + " --out " + ShellQuote(dir.string()) + train_opts);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
   ASSERT_EQ(DuckDbCount(ws.out() / "Results", "subject_id = '" + alice + "'"), 3);
   ASSERT_EQ(DuckDbCount(ws.out() / "Results", "subject_id = '" + bob + "'"), 3);
   const json others = OtherRows(ws.out(), alice);
 
   r = ws.Fp("forget --subject " + kAliceId + " --dataset " + ShellQuote(ws.out().string()) + " --store " +
-            ShellQuote(ws.store().string()) + " " + ws.Common() + " --json");
+            ShellQuote(ws.store().string()) + " --model-dir " + ShellQuote(model.string()) + " " + ws.Common() +
+            " --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const json report = json::parse(r.output);
+  EXPECT_EQ(report["models_retrained"], json::array({model.string()}));
+  // The retrained model is the one `train` makes on the erased dataset, byte for byte.
+  const fs::path fresh = ws.data() / "fresh-model";
+  ASSERT_EQ(ws.Fp("train " + ShellQuote(ws.out().string()) + " --out " + ShellQuote(fresh.string()) + train_opts).exit_code, 0);
+  for (const auto& f : fs::directory_iterator(fresh)) {
+    EXPECT_EQ(ReadLocalFile(f.path().string()), ReadLocalFile((model / f.path().filename()).string())) << f.path();
+  }
+  // The model nobody retrained says it holds erased data; the retrained one does not.
+  const std::string photo = ShellQuote(dev[0].string());
+  auto predicted = ws.Fp("predict " + ShellQuote(other_model.string()) + " " + photo + " --json");
+  ASSERT_EQ(predicted.exit_code, 0) << predicted.output;
+  EXPECT_NE(predicted.output.find("has been erased from since"), std::string::npos) << predicted.output;
+  predicted = ws.Fp("predict " + ShellQuote(model.string()) + " " + photo + " --json");
+  EXPECT_EQ(predicted.output.find("warning"), std::string::npos) << predicted.output;
   EXPECT_EQ(report["rows_removed"], 3);
   EXPECT_EQ(report["photos_deleted"], 3);
   EXPECT_EQ(report["pca"], "refit");

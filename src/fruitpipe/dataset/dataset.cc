@@ -1,5 +1,6 @@
 #include "fruitpipe/dataset/dataset.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "fruitpipe/common/error.h"
@@ -104,13 +105,13 @@ std::int64_t SweepOrphans(storage::Storage& out, const std::vector<ShardRecord>&
   return deleted;
 }
 
-std::set<std::string> LoadErasedPhotos(storage::Storage& out) {
+ErasureRecord LoadErasureRecord(storage::Storage& out) {
   const auto text = out.GetIfExists(kErasedPhotosKey);
   if (!text) return {};
   try {
     const json j = json::parse(*text);
     if (j.at("format") != "fruitpipe-erased-photos/1") throw CorruptionError("unknown format");
-    return j.at("sha256").get<std::set<std::string>>();
+    return {j.at("epoch").get<std::int64_t>(), j.at("sha256").get<std::set<std::string>>()};
   } catch (const json::exception& e) {
     throw CorruptionError(out.Uri(kErasedPhotosKey) + ": " + e.what());
   } catch (const CorruptionError& e) {
@@ -118,13 +119,15 @@ std::set<std::string> LoadErasedPhotos(storage::Storage& out) {
   }
 }
 
-void AddErasedPhotos(storage::Storage& out, const std::set<std::string>& sha256) {
-  std::set<std::string> all = LoadErasedPhotos(out);
-  const std::size_t before = all.size();
-  all.insert(sha256.begin(), sha256.end());
-  if (all.size() == before && out.Exists(kErasedPhotosKey)) return;
-  if (all.empty()) return;
-  out.Put(kErasedPhotosKey, json{{"format", "fruitpipe-erased-photos/1"}, {"sha256", all}}.dump());
+std::set<std::string> LoadErasedPhotos(storage::Storage& out) { return LoadErasureRecord(out).sha256; }
+
+void StoreErasureRecord(storage::Storage& out, std::int64_t epoch, const std::set<std::string>& sha256) {
+  ErasureRecord r = LoadErasureRecord(out);
+  const ErasureRecord before = r;
+  r.epoch = std::max(r.epoch, epoch);
+  r.sha256.insert(sha256.begin(), sha256.end());
+  if (r.epoch == before.epoch && r.sha256 == before.sha256) return;
+  out.Put(kErasedPhotosKey, json{{"format", "fruitpipe-erased-photos/1"}, {"epoch", r.epoch}, {"sha256", r.sha256}}.dump());
 }
 
 std::string RejectedJsonl(const std::vector<Rejection>& rejected) {

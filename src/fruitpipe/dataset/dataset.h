@@ -54,11 +54,18 @@ std::int64_t DeletePcaPartsExcept(storage::Storage& out, const std::set<std::str
 // erasure); returns how many. Must not run while another process commits shards.
 std::int64_t SweepOrphans(storage::Storage& out, const std::vector<ShardRecord>& records);
 
-// The SHA-256 (hex) of the photos erased from the dataset: the minimum kept to honour an
-// erasure — no name, subject or feature — so that no run featurizes the same bytes again.
-std::set<std::string> LoadErasedPhotos(storage::Storage& out);
-// Adds to the list (written only when it grows).
-void AddErasedPhotos(storage::Storage& out, const std::set<std::string>& sha256);
+// _erased_photos.json: the SHA-256 (hex) of the photos erased from the dataset — the minimum
+// kept to honour an erasure (no name, subject or feature), so that no run featurizes the
+// same bytes again — and the erasure epoch: how many erasures have changed the dataset. A
+// model trained on the dataset records the epoch; a later one means it holds erased data.
+struct ErasureRecord {
+  std::int64_t epoch = 0;
+  std::set<std::string> sha256;
+};
+ErasureRecord LoadErasureRecord(storage::Storage& out);
+std::set<std::string> LoadErasedPhotos(storage::Storage& out);  // LoadErasureRecord's sha256
+// Sets the epoch and adds the photos (written only when something changes).
+void StoreErasureRecord(storage::Storage& out, std::int64_t epoch, const std::set<std::string>& sha256);
 
 // rejected.jsonl: one {"path","reason"} object per line. A path that is not UTF-8 (rejected for
 // that reason) is written with U+FFFD in its place.

@@ -33,11 +33,13 @@ struct ShardWork {
 // The erasure in progress: the caller's selector merged with any pending one.
 struct Marker {
   bool success = false;
+  std::int64_t epoch = 0;  // the dataset's erasure epoch once this erasure is done
   ErasureSelector selector;
 
   std::string ToJson() const {
     return json{{"format", "fruitpipe-erasure/1"},
                 {"success", success},
+                {"epoch", epoch},
                 {"subjects", selector.subjects},
                 {"photos", selector.photos}}
         .dump();
@@ -47,6 +49,7 @@ struct Marker {
       const json j = json::parse(text);
       Marker m;
       m.success = j.at("success").get<bool>();
+      m.epoch = j.value("epoch", std::int64_t{0});
       m.selector.subjects = j.at("subjects").get<std::set<std::string>>();
       m.selector.photos = j.at("photos").get<std::set<std::string>>();
       return m;
@@ -92,11 +95,14 @@ class DatasetEraser {
     if (!pending && !touched) return;  // nothing of theirs here: no write at all
 
     // 1. Tell readers and later erasures that the dataset is changing, and what is erased.
-    if (!pending) marker_.success = out_.Exists(dataset::kSuccessKey);
+    if (!pending) {
+      marker_.success = out_.Exists(dataset::kSuccessKey);
+      marker_.epoch = dataset::LoadErasureRecord(out_).epoch + 1;  // fixed here: a re-run reuses it
+    }
     out_.Put(dataset::kErasureMarkerKey, marker_.ToJson());
     out_.Delete(dataset::kSuccessKey);
     // Before any row goes: a crash later must not lose what keeps the photos from coming back.
-    dataset::AddErasedPhotos(out_, erased_photos_);
+    dataset::StoreErasureRecord(out_, marker_.epoch, erased_photos_);
     report_->photos_suppressed += static_cast<std::int64_t>(erased_photos_.size());
     // 2. The plan: nothing may re-featurize these photos.
     if (plan_hits > 0) {

@@ -83,6 +83,11 @@ void Metrics::SetModelInfo(std::vector<std::pair<std::string, std::string>> labe
   model_info_ = std::move(labels);
 }
 
+void Metrics::SetModelStale(bool stale) {
+  std::lock_guard lock(mu_);
+  model_stale_ = stale;
+}
+
 std::uint64_t Metrics::requests(std::string_view route, int status) const {
   std::lock_guard<std::mutex> lock(mu_);
   const auto it = requests_.find({std::string(route), status});
@@ -146,6 +151,9 @@ std::string Metrics::RenderPrometheus() const {
   line("# TYPE fruitpipe_http_requests_in_flight gauge");
   line("fruitpipe_http_requests_in_flight " + std::to_string(in_flight_));
 
+  line("# HELP fruitpipe_model_stale 1 when a training dataset was erased from after the model was trained.");
+  line("# TYPE fruitpipe_model_stale gauge");
+  line(std::string("fruitpipe_model_stale ") + (model_stale_ ? "1" : "0"));
   if (!model_info_.empty()) {
     line("# HELP fruitpipe_model_info The identification model being served.");
     line("# TYPE fruitpipe_model_info gauge");

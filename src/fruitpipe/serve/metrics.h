@@ -31,6 +31,9 @@ class Metrics {
   void RequestFinished();
   // Constant labels describing the loaded model, rendered as fruitpipe_model_info{...} 1.
   void SetModelInfo(std::vector<std::pair<std::string, std::string>> labels);
+  // fruitpipe_model_stale: 1 when a dataset the model was trained on has been erased from
+  // since (serve::StaleDatasets): the model may hold the features of someone forgotten.
+  void SetModelStale(bool stale);
 
   std::string RenderPrometheus() const;
 
@@ -55,6 +58,7 @@ class Metrics {
   std::uint64_t identified_unknown_ = 0;
   std::int64_t in_flight_ = 0;
   std::vector<std::pair<std::string, std::string>> model_info_;
+  bool model_stale_ = false;
 };
 
 // Escapes a label value for the exposition format (backslash, double quote, newline).

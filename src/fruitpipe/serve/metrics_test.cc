@@ -76,6 +76,9 @@ TEST(MetricsTest, IdentifiedRejectionsInFlightAndModelInfo) {
   EXPECT_EQ(Sample(text, "fruitpipe_rejections_total{reason=\"not_an_image\"}"), "1");
   EXPECT_EQ(Sample(text, "fruitpipe_http_requests_in_flight"), "1");
   EXPECT_EQ(Sample(text, "fruitpipe_model_info{model=\"fruits \\\"dev\\\"\\\\1\\n\"}"), "1");
+  EXPECT_EQ(Sample(text, "fruitpipe_model_stale"), "0");
+  m.SetModelStale(true);
+  EXPECT_EQ(Sample(m.RenderPrometheus(), "fruitpipe_model_stale"), "1");
 }
 
 TEST(MetricsTest, ConcurrentUpdatesAreAllCounted) {

@@ -1,6 +1,7 @@
 #include "fruitpipe/serve/model_dir.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -98,6 +99,7 @@ FeatureModelRef FeatureModelRef::FromJson(const json& j) {
 ResultsDataset LoadResultsDataset(storage::Storage& out) {
   ResultsDataset d;
   d.uri = out.Uri("");
+  d.erasure_epoch = dataset::LoadErasureRecord(out).epoch;
   if (!out.Exists(dataset::kSuccessKey)) {
     throw InvalidArgumentError(d.uri + ": no _SUCCESS: not a finished fruitpipe run (finish it with --resume)");
   }
@@ -259,7 +261,7 @@ TrainSummary TrainModel(const TrainOptions& o, const std::string& model_dir,
   for (std::size_t d = 0; d < sets.size(); ++d) {
     lineage.push_back({{"uri", sets[d].uri}, {"role", negative[d] ? "negatives" : "training"}, {"domain", d},
                        {"rows", sets[d].rows.rows.size()}, {"results_sha256", sets[d].sha256},
-                       {"augmented_photos", augmented[d].size()}});
+                       {"augmented_photos", augmented[d].size()}, {"erasure_epoch", sets[d].erasure_epoch}});
   }
   classifier.metadata()["lineage"] = lineage;
   std::map<std::string, std::string> files = classifier.Serialize();
@@ -277,6 +279,14 @@ TrainSummary TrainModel(const TrainOptions& o, const std::string& model_dir,
       {"classes", classifier.classes().size()},
       {"feature_model", feature_model.ToJson()},
       {"lineage", lineage},
+      // What RetrainModel needs to train the same model again on the same (erased) datasets.
+      {"train_options",
+       {{"augment_images", o.augment_images},
+        {"feature_card", CanonicalUri(card_path)},
+        {"imagenet_card", s.imagenet_card.empty() ? "none" : CanonicalUri(s.imagenet_card)},
+        {"l2", o.identifier.regression.l2},
+        {"class_balance", o.identifier.class_balance},
+        {"prior_weight", o.identifier.prior_weight}}},
       {"imagenet_prior", classifier.has_prior() ? json(std::filesystem::path(s.imagenet_card).filename().string()) : json(nullptr)},
       {"training",
        {{"rows", train.rows()},
@@ -297,6 +307,53 @@ TrainSummary TrainModel(const TrainOptions& o, const std::string& model_dir,
   s.rows = train.rows();
   s.classes = static_cast<int>(classifier.classes().size());
   return s;
+}
+
+TrainOptions RetrainOptions(const nlohmann::json& manifest, const std::string& where) {
+  TrainOptions o;
+  try {
+    for (const auto& d : manifest.at("lineage")) {
+      (d.at("role") == "negatives" ? o.negatives : o.datasets).push_back(d.at("uri").get<std::string>());
+    }
+    const json& t = manifest.at("train_options");
+    o.augment_images = t.at("augment_images").get<int>();
+    o.feature_card = t.at("feature_card").get<std::string>();
+    o.imagenet_card = t.at("imagenet_card").get<std::string>();
+    o.identifier.regression.l2 = t.at("l2").get<double>();
+    o.identifier.class_balance = t.at("class_balance").get<double>();
+    o.identifier.prior_weight = t.at("prior_weight").get<double>();
+  } catch (const json::exception& e) {
+    throw CorruptionError(where + ": cannot retrain from its manifest (" + e.what() + "); train it again by hand");
+  }
+  return o;
+}
+
+std::vector<std::string> StaleDatasets(const nlohmann::json& manifest, const storage::StorageOptions& storage_options) {
+  std::vector<std::string> stale;
+  for (const auto& d : manifest.value("lineage", json::array())) {
+    const std::string uri = d.value("uri", "");
+    std::int64_t now = 0;
+    try {
+      auto out = storage::OpenStorage(uri, storage_options);
+      now = dataset::LoadErasureRecord(*out).epoch;
+    } catch (const Error& e) {
+      stale.push_back(uri + " (cannot check: " + e.what() + ")");
+      continue;
+    }
+    if (now > d.value("erasure_epoch", std::int64_t{0})) stale.push_back(uri);
+  }
+  return stale;
+}
+
+bool WarnIfStale(const IdentifyModel& model, const storage::StorageOptions& storage_options) {
+  const std::vector<std::string> stale = StaleDatasets(model.manifest, storage_options);
+  for (const auto& uri : stale) {
+    std::fprintf(stderr,
+                 "fruitpipe: warning: model %s was trained on %s, which has been erased from since: retrain it "
+                 "(fruitpipe forget --model-dir %s, or fruitpipe train)\n",
+                 model.uri.c_str(), uri.c_str(), model.uri.c_str());
+  }
+  return !stale.empty();
 }
 
 IdentifyModel LoadIdentifyModel(const std::string& model_dir, const storage::StorageOptions& storage_options) {

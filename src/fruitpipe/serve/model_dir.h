@@ -58,6 +58,7 @@ struct ResultsDataset {
   FeatureModelRef feature_model;       // run.json's "model"
   dataset::FeatureBatch rows;
   std::string sha256;                  // over the parts' names and bytes: the lineage record
+  std::int64_t erasure_epoch = 0;      // erasures that have changed it (dataset::ErasureRecord)
 };
 
 // Throws InvalidArgumentError naming the dataset when it is unfinished (no _SUCCESS), is not a
@@ -96,6 +97,17 @@ struct TrainSummary {
 // Reads the datasets, adds views of their photos, trains, and writes MODEL_DIR.
 TrainSummary TrainModel(const TrainOptions& options, const std::string& model_dir,
                         const storage::StorageOptions& storage_options);
+
+// The options that train the model of `manifest` (model.json) again, on the datasets of its
+// lineage as they are now: `forget --model-dir` retrains with them, and the result is
+// byte-identical to `fruitpipe train` with the same arguments on the erased datasets.
+TrainOptions RetrainOptions(const nlohmann::json& manifest, const std::string& where);
+
+// The lineage datasets erased from since the model was trained (its rows may hold a person's
+// features who asked to be forgotten), or that cannot be checked (named with the reason).
+std::vector<std::string> StaleDatasets(const nlohmann::json& manifest, const storage::StorageOptions& storage_options);
+// Prints one warning line per stale dataset to stderr; returns whether there was any.
+bool WarnIfStale(const IdentifyModel& model, const storage::StorageOptions& storage_options);
 
 // Throws NotFoundError / CorruptionError naming the model directory.
 IdentifyModel LoadIdentifyModel(const std::string& model_dir, const storage::StorageOptions& storage_options);

@@ -1,7 +1,6 @@
 // train, evaluate, predict: the fruit identifier (docs/serving.md, docs/formats/classifier.md).
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -17,6 +16,7 @@
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/pipeline/progress.h"
 #include "fruitpipe/report/report.h"
+#include "fruitpipe/common/time.h"
 #include "fruitpipe/serve/evaluate.h"
 #include "fruitpipe/serve/identifier.h"
 #include "fruitpipe/serve/model_dir.h"
@@ -26,10 +26,6 @@ namespace {
 
 using nlohmann::json;
 
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
 struct TrainArgs {
   serve::TrainOptions train;
   std::string model_dir;
@@ -38,7 +34,7 @@ struct TrainArgs {
 };
 
 void Train(TrainArgs* a) {
-  const auto start = std::chrono::steady_clock::now();
+  const double start = MonotonicSeconds();
   std::unique_ptr<pipeline::Progress> progress;
   a->train.progress = [&](std::int64_t done, std::int64_t total) {
     if (!progress) progress = std::make_unique<pipeline::Progress>("train: views of", total, !a->quiet);
@@ -58,7 +54,7 @@ void Train(TrainArgs* a) {
   std::fprintf(stderr, "  rows           %lld (%lld photos, %lld with extra views, %lld sources unreadable), %d classes\n",
                static_cast<long long>(s.rows), static_cast<long long>(s.photos), static_cast<long long>(s.augmented_photos),
                static_cast<long long>(s.unreadable_sources), s.classes);
-  std::fprintf(stderr, "  time           %.2f s (read %.2f s, views %.2f s, fit %.2f s, write %.2f s)\n", Seconds(start),
+  std::fprintf(stderr, "  time           %.2f s (read %.2f s, views %.2f s, fit %.2f s, write %.2f s)\n", MonotonicSeconds() - start,
                s.read_seconds, s.augment_seconds, s.fit_seconds, s.write_seconds);
   std::fprintf(stderr, "  prior          %s\n",
                s.imagenet_card.empty() ? "none (no ImageNet head card found or --imagenet-head none)"

@@ -1,5 +1,4 @@
 // fruitpipe model info|verify|fetch: look at a model card, check its ONNX file, download one.
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -9,6 +8,7 @@
 
 #include "commands.h"
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/common/time.h"
 #include "fruitpipe/model/featurizer.h"
 #include "fruitpipe/model/fetch.h"
 #include "fruitpipe/model/model_card.h"
@@ -85,7 +85,7 @@ void Verify(const std::string& card_arg, bool load, const model::FeaturizerOptio
   model::VerifyModelFile(card);
   std::printf("%s: sha256 ok (%s)\n", card.file.c_str(), Short(card.sha256).c_str());
   if (!load) return;
-  const auto start = std::chrono::steady_clock::now();
+  const double start = MonotonicSeconds();
   const std::unique_ptr<model::Featurizer> f = model::CreateFeaturizer(card, options);
   const image::PreprocessSpec& spec = f->input_spec();
   const cv::Mat grey(spec.height, spec.width, CV_8UC3, cv::Scalar(128, 128, 128));
@@ -93,7 +93,7 @@ void Verify(const std::string& card_arg, bool load, const model::FeaturizerOptio
   std::vector<float> output(static_cast<std::size_t>(f->dim()));
   image::Preprocess(grey, spec, input.data());
   f->Run(input.data(), 1, output.data());
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double ms = (MonotonicSeconds() - start) * 1000.0;
   std::printf("%s: loads with backend %s, %dx%d input, %d-d output (%.0f ms)\n", card.file.c_str(),
               f->backend_name().c_str(), spec.width, spec.height, f->dim(), ms);
 }

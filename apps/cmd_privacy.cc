@@ -1,7 +1,6 @@
 // consent, ingest, forget, purge, audit: GDPR by design (docs/gdpr.md). People are known here
 // only by their pseudonymous subject id; a raw user id given on the command line is turned
 // into it at once and never written, logged or printed.
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -289,7 +288,7 @@ void Forget(const EraseArgs& given) {
   }
   std::unique_ptr<privacy::ConsentLedger> ledger;
   if (!a.ledger.empty()) ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kExisting);
-  const auto start = std::chrono::steady_clock::now();
+  const double start = MonotonicSeconds();
   privacy::ErasureSelector selector;
   selector.subjects.insert(subject);
   privacy::ErasureReport report;
@@ -310,7 +309,7 @@ void Forget(const EraseArgs& given) {
     }
     for (auto& [dir, options] : models) serve::TrainModel(options, dir, a.storage);
   });
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = MonotonicSeconds() - start;
   json fields = report.ToJson();
   fields["datasets"] = a.datasets;
   fields["stores"] = a.stores;
@@ -343,11 +342,11 @@ void Purge(const EraseArgs& a) {
   }
   const std::int64_t now = WallEpochSeconds();
   const auto cutoff = now - static_cast<std::int64_t>(a.older_than_days * 86400.0);
-  const auto start = std::chrono::steady_clock::now();
+  const double start = MonotonicSeconds();
   privacy::PurgeOutcome outcome;
   Audited(log, "purge", std::nullopt,
           [&] { outcome = privacy::PurgeExpired(*ledger, *store, datasets, cutoff, now); });
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = MonotonicSeconds() - start;
   // One line per person, so that a subject's history can be found by their id.
   for (const auto& [subject, photos] : outcome.report.photos_by_subject) {
     const auto rows = outcome.report.rows_by_subject.find(subject);

@@ -213,6 +213,8 @@ struct EraseArgs {
   std::vector<std::string> datasets;
   std::vector<std::string> stores;
   std::vector<std::string> model_dirs;
+  bool pending = false;  // forget: every pending erasure request in the ledger
+  bool request = false;  // forget: record a request instead of erasing now
   std::string ledger;
   std::string audit_log;
   double older_than_days = -1;
@@ -256,6 +258,20 @@ std::string SameDatasetKey(const std::string& uri) {
 
 void Forget(const EraseArgs& given) {
   EraseArgs a = given;
+  if (a.pending && (!a.subject.user_id.empty() || !a.subject.user_id_file.empty() || !a.subject.subject_id.empty())) {
+    throw InvalidArgumentError("forget --pending takes the subjects from the ledger's requests: drop --subject");
+  }
+  if (a.request) {
+    // The app's "delete my data": recorded now, carried out by the batch job (--pending).
+    if (a.ledger.empty()) throw InvalidArgumentError("forget --request: pass --ledger (the request is recorded there)");
+    const std::string subject = ResolveSubject(a.subject, {});
+    auto ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kExisting);
+    const bool recorded = ledger->RequestErasure(subject, WallEpochSeconds());
+    if (recorded) privacy::AuditLog(privacy::ResolveAuditLogPath(a.audit_log, a.ledger)).Append("erasure.request", subject, json::object());
+    std::printf("%s: subject %s (fruitpipe forget --pending carries it out)\n",
+                recorded ? "erasure requested" : "erasure already requested", ShortSubject(subject).c_str());
+    return;
+  }
   // A model directory's training datasets are erased with the others, then it is retrained.
   std::vector<std::pair<std::string, serve::TrainOptions>> models;
   for (const auto& dir : a.model_dirs) {
@@ -276,7 +292,21 @@ void Forget(const EraseArgs& given) {
   if (a.datasets.empty() && a.stores.empty()) throw InvalidArgumentError("forget: pass --dataset OUT and/or --store RAW");
   std::vector<std::string> roots = a.datasets;
   roots.insert(roots.end(), a.stores.begin(), a.stores.end());
-  const std::string subject = ResolveSubject(a.subject, roots);
+  std::unique_ptr<privacy::ConsentLedger> ledger;
+  if (!a.ledger.empty()) ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kExisting);
+  // Who: one person, or every pending request (all in one pass: each dataset is rewritten and
+  // each model retrained once).
+  std::vector<std::string> subjects;
+  if (a.pending) {
+    if (!ledger) throw InvalidArgumentError("forget --pending: pass --ledger (the requests are recorded there)");
+    subjects = ledger->PendingErasures();
+    if (subjects.empty()) {
+      std::printf("forget --pending: no pending erasure request\n");
+      return;
+    }
+  } else {
+    subjects.push_back(ResolveSubject(a.subject, roots));
+  }
   privacy::AuditLog log(privacy::ResolveAuditLogPath(a.audit_log, a.ledger));
   // Every target is checked before the first photo is deleted.
   std::vector<std::unique_ptr<storage::Storage>> datasets;
@@ -286,14 +316,13 @@ void Forget(const EraseArgs& given) {
       throw InvalidArgumentError(uri + ": not a fruitpipe dataset (no _plan.json); nothing erased");
     }
   }
-  std::unique_ptr<privacy::ConsentLedger> ledger;
-  if (!a.ledger.empty()) ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kExisting);
   const double start = MonotonicSeconds();
   privacy::ErasureSelector selector;
-  selector.subjects.insert(subject);
+  selector.subjects.insert(subjects.begin(), subjects.end());
   privacy::ErasureReport report;
   int consents = 0, contributions = 0;
-  Audited(log, "forget", subject, [&] {
+  const std::optional<std::string> audit_subject = subjects.size() == 1 ? std::optional(subjects.front()) : std::nullopt;
+  Audited(log, "forget", audit_subject, [&] {
     // Raw photos first: once they are gone no run can bring the rows back.
     for (const auto& uri : a.stores) {
       auto store = storage::OpenStorage(uri, a.storage);
@@ -304,10 +333,15 @@ void Forget(const EraseArgs& given) {
     privacy::EraseFromDatasets(targets, selector, &report);
     if (ledger) {
       const std::int64_t now = WallEpochSeconds();
-      consents = ledger->WithdrawAll(subject, now);
-      contributions = ledger->MarkSubjectErased(subject, now);
+      for (const auto& subject : subjects) {
+        consents += ledger->WithdrawAll(subject, now);
+        contributions += ledger->MarkSubjectErased(subject, now);
+      }
     }
     for (auto& [dir, options] : models) serve::TrainModel(options, dir, a.storage);
+    if (a.pending) {
+      for (const auto& subject : subjects) ledger->MarkErasureDone(subject, WallEpochSeconds());
+    }
   });
   const double seconds = MonotonicSeconds() - start;
   json fields = report.ToJson();
@@ -317,9 +351,15 @@ void Forget(const EraseArgs& given) {
   fields["contributions_erased"] = contributions;
   fields["models_retrained"] = a.model_dirs;
   fields["seconds"] = std::round(seconds * 1000) / 1000;
-  const privacy::AuditHead head = log.Append("forget", subject, fields);
-  PrintReport(("forget subject " + ShortSubject(subject)).c_str(), report, seconds, a.json_output,
-              {{"audit_seq", head.seq}, {"consents_withdrawn", consents}, {"models_retrained", a.model_dirs}});
+  // One line per person, so that a subject's history can be found by their id.
+  privacy::AuditHead head;
+  for (const auto& subject : subjects) head = log.Append("forget", subject, fields);
+  const std::string what = subjects.size() == 1 && !a.pending
+                               ? "forget subject " + ShortSubject(subjects.front())
+                               : "forget " + std::to_string(subjects.size()) + " pending request(s)";
+  PrintReport(what.c_str(), report, seconds, a.json_output,
+              {{"audit_seq", head.seq}, {"consents_withdrawn", consents}, {"models_retrained", a.model_dirs},
+               {"subjects", subjects.size()}});
   if (!a.json_output) {
     for (const auto& dir : a.model_dirs) std::printf("  model %s retrained on the erased datasets\n", dir.c_str());
   }
@@ -436,6 +476,12 @@ void AddPrivacyCommands(CLI::App& app) {
   forget->add_option("--ledger", forget_args.ledger, "consent ledger: withdraw every consent, mark photos erased");
   forget->add_option("--audit-log", forget_args.audit_log, "audit log (default: $FRUITPIPE_AUDIT_LOG, else beside the ledger)");
   forget->add_flag("--json", forget_args.json_output, "print the report as JSON");
+  auto* pending = forget->add_flag("--pending", forget_args.pending,
+                                   "carry out every pending erasure request of --ledger (the batch job behind the "
+                                   "app's delete-my-data button) and mark them done");
+  auto* request = forget->add_flag("--request", forget_args.request,
+                                   "record an erasure request for the person in --ledger instead of erasing now");
+  pending->excludes(request);
   AddStorageOptions(forget, &forget_args.storage);
   forget->callback([] { Forget(forget_args); });
 

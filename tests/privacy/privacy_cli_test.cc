@@ -264,6 +264,37 @@ TEST(PrivacyCliTest, TheKeyMustBeGivenAndKeptApartFromTheData) {
   EXPECT_NE(r.output.find("must not be stored with the data"), std::string::npos) << r.output;
 }
 
+// The app's "delete my data": a request now, the erasure in the next batch job.
+TEST(PrivacyCliTest, ErasureRequestsAreCarriedOutByForgetPending) {
+  Workspace ws;
+  WriteFile(ws.inputs() / "a.jpg", image::testimg::Encode(testphotos::TestPicture(32, 32), ".jpg"));
+  const std::string store = " --store " + ShellQuote(ws.store().string());
+  for (const auto& user : {kAliceId, kBobId}) {
+    ASSERT_EQ(ws.Fp("consent grant --subject " + user + " --purpose training " + ws.Common()).exit_code, 0);
+    ASSERT_EQ(ws.Fp("ingest --subject " + user + " --consent training --label Apple " +
+                    ShellQuote((ws.inputs() / "a.jpg").string()) + store + " " + ws.Common()).exit_code, 0);
+  }
+  ASSERT_EQ(StoreKeys(ws.store()).size(), 2u);
+  auto r = ws.Fp("forget --pending" + store + " " + ws.Common());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("no pending erasure request"), std::string::npos) << r.output;
+  r = ws.Fp("forget --request --subject " + kAliceId + " " + ws.Common());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("erasure requested"), std::string::npos) << r.output;
+  EXPECT_EQ(StoreKeys(ws.store()).size(), 2u);  // nothing erased yet
+  r = ws.Fp("forget --pending --subject " + kBobId + store + " " + ws.Common());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = ws.Fp("forget --pending" + store + " " + ws.Common() + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(json::parse(r.output)["photos_deleted"], 1);
+  const auto left = StoreKeys(ws.store());
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_NE(left.front().find(Sid(kBobId)), std::string::npos);
+  r = ws.Fp("forget --pending" + store + " " + ws.Common());
+  EXPECT_NE(r.output.find("no pending erasure request"), std::string::npos) << r.output;  // marked done
+  EXPECT_NE(ReadLocalFile(ws.audit().string()).find("erasure.request"), std::string::npos);
+}
+
 TEST(PrivacyCliTest, TheUserIdCanComeFromStandardInputOrAFile) {
   Workspace ws;
   // The safe forms keep the raw id out of ps and shell history; all three name one subject.

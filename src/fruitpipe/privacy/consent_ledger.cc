@@ -13,7 +13,7 @@
 namespace fruitpipe::privacy {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  // 2: erasure_requests (every statement is IF NOT EXISTS)
 
 // Times are stored as UTC text (IsoUtc) so the file reads well in the sqlite3 shell;
 // ingested_at also as epoch seconds for the retention query.
@@ -41,6 +41,13 @@ CREATE TABLE IF NOT EXISTS contributions (
   UNIQUE (store, key)
 );
 CREATE INDEX IF NOT EXISTS contributions_subject ON contributions (subject_id);
+CREATE TABLE IF NOT EXISTS erasure_requests (
+  id           INTEGER PRIMARY KEY,
+  subject_id   TEXT NOT NULL CHECK (length(subject_id) = 64),
+  requested_at TEXT NOT NULL,
+  done_at      TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS erasure_pending ON erasure_requests (subject_id) WHERE done_at IS NULL;
 )sql";
 
 }  // namespace
@@ -280,6 +287,26 @@ int ConsentLedger::MarkSubjectErased(std::string_view subject_id, std::int64_t n
   Statement st(*this, "UPDATE contributions SET erased_at = ? WHERE subject_id = ? AND erased_at IS NULL");
   st.Bind(IsoUtc(now)).Bind(subject_id).Step();
   return sqlite3_changes(db_);
+}
+
+bool ConsentLedger::RequestErasure(std::string_view subject_id, std::int64_t now) {
+  CheckSubjectId(subject_id);
+  Statement st(*this, "INSERT INTO erasure_requests (subject_id, requested_at) VALUES (?, ?) ON CONFLICT DO NOTHING");
+  st.Bind(subject_id).Bind(IsoUtc(now)).Step();
+  return sqlite3_changes(db_) > 0;
+}
+
+std::vector<std::string> ConsentLedger::PendingErasures() {
+  Statement st(*this, "SELECT subject_id FROM erasure_requests WHERE done_at IS NULL ORDER BY id");
+  std::vector<std::string> out;
+  while (st.Step()) out.push_back(st.Text(0));
+  return out;
+}
+
+void ConsentLedger::MarkErasureDone(std::string_view subject_id, std::int64_t now) {
+  CheckSubjectId(subject_id);
+  Statement st(*this, "UPDATE erasure_requests SET done_at = ? WHERE subject_id = ? AND done_at IS NULL");
+  st.Bind(IsoUtc(now)).Bind(subject_id).Step();
 }
 
 std::function<std::optional<std::string>(const dataset::SourceImage&)> MakeConsentFilter(

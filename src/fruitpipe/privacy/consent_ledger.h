@@ -81,6 +81,12 @@ class ConsentLedger {
   // Marks every photo of the subject erased, in any store; returns how many rows changed.
   int MarkSubjectErased(std::string_view subject_id, std::int64_t now);
 
+  // Erasure requests (the app's "delete my data"; erasure itself is a batch job:
+  // `fruitpipe forget --pending`). Returns false when one is already pending.
+  bool RequestErasure(std::string_view subject_id, std::int64_t now);
+  std::vector<std::string> PendingErasures();  // subjects, oldest request first
+  void MarkErasureDone(std::string_view subject_id, std::int64_t now);
+
  private:
   ConsentLedger(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
   class Statement;

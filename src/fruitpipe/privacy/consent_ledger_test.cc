@@ -1,6 +1,7 @@
 #include "fruitpipe/privacy/consent_ledger.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include "fruitpipe/common/error.h"
@@ -55,6 +56,32 @@ TEST_F(ConsentLedgerTest, PersistsAcrossOpensAndIsPrivate) {
   EXPECT_TRUE(again->HasConsent(kAlice, "training"));
   EXPECT_THROW(ConsentLedger::Open((dir_.path() / "nope.sqlite").string(), ConsentLedger::Mode::kExisting),
                NotFoundError);
+}
+
+TEST_F(ConsentLedgerTest, ErasureRequestsArePendingUntilDone) {
+  auto ledger = OpenLedger();
+  EXPECT_TRUE(ledger->PendingErasures().empty());
+  EXPECT_TRUE(ledger->RequestErasure(kBob, kT0));
+  EXPECT_TRUE(ledger->RequestErasure(kAlice, kT0 + 1));
+  EXPECT_FALSE(ledger->RequestErasure(kBob, kT0 + 2));  // one pending request per person
+  EXPECT_EQ(ledger->PendingErasures(), (std::vector<std::string>{kBob, kAlice}));
+  ledger->MarkErasureDone(kBob, kT0 + 10);
+  EXPECT_EQ(ledger->PendingErasures(), (std::vector<std::string>{kAlice}));
+  EXPECT_TRUE(ledger->RequestErasure(kBob, kT0 + 20));  // a new request after the last was done
+  EXPECT_THROW(ledger->RequestErasure("alice@example.org", kT0), InvalidArgumentError);
+}
+
+TEST_F(ConsentLedgerTest, AVersionOneLedgerGainsErasureRequests) {
+  OpenLedger()->Grant(kAlice, "training", kT0);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(Path().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE erasure_requests; PRAGMA user_version = 1;", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto ledger = ConsentLedger::Open(Path(), ConsentLedger::Mode::kExisting);
+  EXPECT_TRUE(ledger->HasConsent(kAlice, "training"));
+  EXPECT_TRUE(ledger->RequestErasure(kAlice, kT0));
 }
 
 TEST_F(ConsentLedgerTest, RefusesRawIdsAndBadPurposes) {

@@ -181,11 +181,17 @@ NodeServer::~NodeServer() {
   if (stdin_fd_ >= 0) ::close(stdin_fd_);
 }
 
-S3rver::S3rver(const std::vector<std::string>& buckets) : dir_(MakeTempDir("fruitpipe-s3rver")) {
+S3rver::S3rver(const std::vector<std::string>& buckets,
+               const std::vector<std::pair<std::string, std::string>>& key_pairs)
+    : dir_(MakeTempDir("fruitpipe-s3rver")) {
   std::vector<std::string> args = {"--directory", dir_.string()};
   for (const auto& b : buckets) {
     args.push_back("--bucket");
     args.push_back(b);
+  }
+  for (const auto& [id, secret] : key_pairs) {
+    args.push_back("--credentials");
+    args.push_back(id + ":" + secret);
   }
   try {
     // s3rver's continuation tokens use DES, in OpenSSL 3's legacy provider.

@@ -7,7 +7,9 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fruitpipe::storage::s3::harness {
@@ -42,10 +44,12 @@ class NodeServer {
   int port_ = 0;
 };
 
-// s3rver with a fresh data directory, the given buckets, and the key pair S3RVER/S3RVER.
+// s3rver with a fresh data directory, the given buckets, and the key pair S3RVER/S3RVER plus
+// `key_pairs` (access key id, secret).
 class S3rver {
  public:
-  explicit S3rver(const std::vector<std::string>& buckets);
+  explicit S3rver(const std::vector<std::string>& buckets,
+                  const std::vector<std::pair<std::string, std::string>>& key_pairs = {});
   ~S3rver();
   int port() const { return server_->port(); }
   std::string endpoint() const { return server_->endpoint(); }

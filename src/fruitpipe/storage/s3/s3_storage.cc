@@ -256,7 +256,7 @@ std::unique_ptr<S3Storage> S3Storage::Open(std::string_view uri, const StorageOp
   c.sse_kms_key_id = options.sse_kms_key_id;
   c.max_in_flight = std::max(1, options.max_in_flight);
   c.max_attempts = EnvInt("FRUITPIPE_S3_MAX_ATTEMPTS", c.max_attempts, 1, 100);
-  return std::make_unique<S3Storage>(std::move(c), s3::DefaultCredentialsChain(profile, what));
+  return std::make_unique<S3Storage>(std::move(c), s3::DefaultCredentialsChain(profile, what, region.region));
 }
 
 std::string S3Storage::FullKey(std::string_view key) const { return JoinKey(config_.prefix, key); }

@@ -23,13 +23,18 @@ inline const std::string& NodeToolsMissing() {
 }
 
 // Every S3 test process starts with instance metadata disabled and no AWS configuration from
-// the machine it runs on; tests that exercise IMDS point AWS_EC2_METADATA_SERVICE_ENDPOINT at
-// their own 127.0.0.1 server. Nothing may reach 169.254.169.254.
+// the machine it runs on (a CI runner on ECS or EKS has container or web identity variables);
+// tests that exercise IMDS, the container endpoint or STS point them at their own 127.0.0.1
+// servers. Nothing may reach 169.254.169.254, 169.254.170.2 or STS.
 inline void IsolateAwsEnvironment() {
   ::setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
   for (const char* v : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
                         "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-                        "AWS_EC2_METADATA_SERVICE_ENDPOINT", "FRUITPIPE_S3_MAX_ATTEMPTS"}) {
+                        "AWS_EC2_METADATA_SERVICE_ENDPOINT", "FRUITPIPE_S3_MAX_ATTEMPTS",
+                        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                        "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
+                        "AWS_ENDPOINT_URL_STS"}) {
     ::unsetenv(v);
   }
   ::setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/fruitpipe-test/credentials", 1);

@@ -98,10 +98,22 @@ void AddServeCommands(CLI::App& app) {
   cmd->add_option("--threads", args.identifier.workers,
                   "images identified at once, one featurizer each (default: all cores)")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--head-timeout-ms", args.server.head_timeout_ms,
+                  "the whole request line and headers must arrive within this (408 and close)")
+      ->default_val(10000)
+      ->check(CLI::Range(100, 600000));
   cmd->add_option("--connections", args.server.connection_threads,
-                  "connections served at once, idle keep-alive ones included")
+                  "requests handled at once; one more is answered 503 (connections sending their "
+                  "headers or idle hold none)")
       ->default_val(64)
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--max-connections-per-client", args.server.max_connections_per_client,
+                  "open connections per client address, loopback included (503 above; 0: no cap)")
+      ->default_val(16)
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--max-connections", args.server.max_connections, "open connections in all (503 above)")
+      ->default_val(1024)
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_flag("--quiet-requests", [](std::int64_t) { args.server.log_requests = false; },
                 "no log line per request");
   cmd->add_option("--model", args.identifier.model_card,

@@ -12,6 +12,7 @@
 #include "fruitpipe/image/test_images.h"
 #include "fruitpipe/parquet/parquet.h"
 #include "fruitpipe/pca/pca.h"
+#include "fruitpipe/privacy/test_photos.h"
 
 namespace {
 
@@ -140,6 +141,23 @@ void ServeSeeds(const fs::path& dir) {
                                "\r\nGET /nowhere?x=1 HTTP/1.1\r\nRange: bytes=0-1\r\n\r\n");
 }
 
+// Photos as phones hand them over, tiny: Exif with GPS, XMP, ICC, IPTC, a comment, a JFIF
+// thumbnail and a trailer (JPEG); tEXt, eXIf with GPS, tIME and iTXt (PNG).
+void MetadataStripSeeds(const fs::path& dir) {
+  namespace tp = fruitpipe::privacy::testphotos;
+  namespace ti = fruitpipe::image::testimg;
+  const std::string plain = Encode(Disc(8, 6, 3), ".jpg", {cv::IMWRITE_JPEG_QUALITY, 50});
+  Write(dir / "phone.jpg", tp::PhoneJpeg(plain, 6));
+  // SOI, then Exif (GPS, orientation 1) in place of the JFIF APP0 (FF E0, its length, payload).
+  const std::size_t jfif = 2 + ((static_cast<std::uint8_t>(plain[4]) << 8) | static_cast<std::uint8_t>(plain[5]));
+  Write(dir / "exif-gps.jpg", "\xFF\xD8" + tp::JpegSegment(0xE1, std::string("Exif\0\0", 6) + tp::GpsExifTiff(1)) +
+                                  plain.substr(2 + jfif));
+  Write(dir / "phone.png", tp::PhonePng(3, 2, 8));
+  Write(dir / "text-exif.png", ti::Png(2, 2, 2, std::vector<std::uint8_t>(12, 200),
+                                       {ti::PngChunk("tEXt", std::string("Author\0alice", 12)),
+                                        ti::PngChunk("eXIf", tp::GpsExifTiff(3))}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,6 +171,7 @@ int main(int argc, char** argv) {
   PcaSeeds(root / "pca_fuzzer");
   ModelCardSeeds(root / "model_card_fuzzer");
   ServeSeeds(root / "serve_fuzzer");
+  MetadataStripSeeds(root / "metadata_strip_fuzzer");
   std::printf("seeds written to %s\n", root.c_str());
   return 0;
 }

@@ -9,7 +9,7 @@ set -euo pipefail
 build=${1:-build-fuzz}
 seconds=${2:-60}
 shift 2 || shift $#
-targets=${*:-parquet_fuzzer image_fuzzer model_card_fuzzer pca_fuzzer serve_fuzzer}
+targets=${*:-parquet_fuzzer image_fuzzer model_card_fuzzer pca_fuzzer serve_fuzzer metadata_strip_fuzzer}
 cd "$(dirname "$0")/.."
 
 # Every library is instrumented for coverage (fuzzer-no-link) and sanitized; only the fuzz

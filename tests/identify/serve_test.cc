@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -196,6 +197,20 @@ class ServerProcess {
   pid_t pid_ = -1;
   int port_ = 0;
 };
+
+// A connection to 127.0.0.1:port (-1 on failure).
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 // A raw exchange on one connection: sends `request`, half-closes when `close_write`, and reads
 // the response until the server closes or `timeout_ms` passes. Returns the status code (0:
@@ -478,7 +493,8 @@ TEST(ServeTest, ConcurrentClientsAreAllAnswered) {
 TEST(ServeTest, OverloadGets503WithRetryAfterNotAnUnboundedQueue) {
   REQUIRE_MODEL();
   const Reference& ref = KnownImage();
-  ServerProcess server({"--threads", "1", "--timeout-ms", "1000", "--max-body-bytes", "20000000"});
+  ServerProcess server({"--threads", "1", "--timeout-ms", "1000", "--max-body-bytes", "20000000",
+                        "--max-connections-per-client", "64"});
   ASSERT_GT(server.port(), 0);
   cv::Mat big;
   cv::resize(cv::imread(ref.path.string(), cv::IMREAD_COLOR), big, cv::Size(4000, 3000), 0, 0, cv::INTER_CUBIC);
@@ -514,6 +530,194 @@ TEST(ServeTest, OverloadGets503WithRetryAfterNotAnUnboundedQueue) {
   const std::string m = Metrics(*c);
   EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"busy\"}"), busy.load());
   c.reset();  // an idle keep-alive connection would hold the exit for the keep-alive timeout
+  EXPECT_EQ(server.Terminate(), 0) << server.Log();
+}
+
+// Slowloris: 64 connections that send one header line a second and never finish their head.
+// They wait in the poller, not on connection threads (4 here), so a good request is answered
+// at once; each is answered 408 and closed at the head deadline (3 s here).
+TEST(ServeTest, SlowHeadersHoldNoThreadAndAreCutOffAtTheHeadDeadline) {
+  REQUIRE_MODEL();
+  const Reference& ref = KnownImage();
+  ServerProcess server({"--connections", "4", "--head-timeout-ms", "3000", "--max-connections-per-client", "100"});
+  ASSERT_GT(server.port(), 0);
+  const std::string jpeg = ReadImage(ref.path);
+  using Clock = std::chrono::steady_clock;
+  constexpr int kSlow = 64;
+  std::vector<int> fds(kSlow, -1);
+  std::vector<Clock::time_point> connected(kSlow);
+  std::vector<std::string> answers(kSlow);
+  std::vector<double> cut_s(kSlow, -1);
+  for (int i = 0; i < kSlow; ++i) {
+    fds[i] = Connect(server.port());
+    ASSERT_GE(fds[i], 0);
+    connected[i] = Clock::now();
+    const std::string line = "POST /v1/identify HTTP/1.1\r\n";
+    ASSERT_EQ(send(fds[i], line.data(), line.size(), MSG_NOSIGNAL), static_cast<ssize_t>(line.size()));
+  }
+  std::thread slow([&] {
+    const auto give_up = Clock::now() + std::chrono::seconds(12);
+    auto next_line = Clock::now() + std::chrono::seconds(1);
+    int open = kSlow;
+    for (int sent = 0; open > 0 && Clock::now() < give_up;) {
+      if (Clock::now() >= next_line) {
+        const std::string line = "X-Slow-" + std::to_string(sent++) + ": 1\r\n";
+        for (int i = 0; i < kSlow; ++i) {
+          if (fds[i] >= 0) send(fds[i], line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        next_line += std::chrono::seconds(1);
+      }
+      std::vector<pollfd> p;
+      for (int i = 0; i < kSlow; ++i) p.push_back(pollfd{fds[i], POLLIN, 0});  // fd -1: ignored
+      poll(p.data(), p.size(), 50);
+      for (int i = 0; i < kSlow; ++i) {
+        if (fds[i] < 0 || p[i].revents == 0) continue;
+        char buf[4096];
+        const ssize_t n = recv(fds[i], buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+          answers[i].append(buf, static_cast<std::size_t>(n));
+          continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+        cut_s[i] = std::chrono::duration<double>(Clock::now() - connected[i]).count();
+        close(fds[i]);
+        fds[i] = -1;
+        --open;
+      }
+    }
+  });
+
+  // A good request while all 64 are held open.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto c = server.Client();
+  const auto t0 = Clock::now();
+  auto good = c->Post("/v1/identify", jpeg, "image/jpeg");
+  const double good_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->status, 200) << good->body;
+  EXPECT_EQ(json::parse(good->body)["label"], ref.label);
+  EXPECT_LT(good_s, 2.0);
+  auto health = c->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  slow.join();
+
+  double first = 1e9, last = 0;
+  for (int i = 0; i < kSlow; ++i) {
+    if (fds[i] >= 0) close(fds[i]);
+    EXPECT_GT(cut_s[i], 0) << "slow client " << i << " still open after 12 s";
+    EXPECT_EQ(answers[i].rfind("HTTP/1.1 408", 0), 0u) << answers[i];
+    first = std::min(first, cut_s[i]);
+    last = std::max(last, cut_s[i]);
+  }
+  EXPECT_GE(first, 2.9);
+  EXPECT_LT(last, 4.5);
+  std::cout << "good request answered in " << good_s * 1000 << " ms with " << kSlow
+            << " slow clients open; slow clients cut off after " << first << " to " << last << " s\n";
+  const std::string m = Metrics(*c);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"head_timeout\"}"), kSlow);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_http_requests_total{route=\"/v1/identify\",code=\"408\"}"), kSlow);
+  c.reset();
+  EXPECT_EQ(server.Terminate(), 0) << server.Log();
+}
+
+// The route, the method and the declared length are checked on the head: the client sends
+// only the head of a 100 MB body and gets the answer at once (a server waiting for the body
+// would answer 408 after --timeout-ms 2000, or never).
+TEST(ServeTest, LimitsAreCheckedBeforeAnyBodyIsRead) {
+  REQUIRE_MODEL();
+  ServerProcess server;
+  ASSERT_GT(server.port(), 0);
+  struct Case {
+    const char* name;
+    std::string head;
+    int status;
+    const char* error;
+  };
+  const std::string big = "Content-Type: image/jpeg\r\nContent-Length: 100000000\r\n";
+  const std::vector<Case> cases = {
+      {"unknown route", "POST /upload HTTP/1.1\r\nHost: x\r\n" + big + "\r\n", 404, "not_found"},
+      {"unknown route, chunked", "PUT /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 404, "not_found"},
+      {"wrong method", "PUT /v1/identify HTTP/1.1\r\nHost: x\r\n" + big + "\r\n", 405, "method_not_allowed"},
+      {"POST to a GET route", "POST /healthz HTTP/1.1\r\nHost: x\r\n" + big + "\r\n", 405, "method_not_allowed"},
+      {"GET identify", "GET /v1/identify HTTP/1.1\r\nHost: x\r\n\r\n", 405, "method_not_allowed"},
+      {"too large", "POST /v1/identify HTTP/1.1\r\nHost: x\r\n" + big + "\r\n", 413, "body_too_large"},
+      {"too large, 100-continue", "POST /v1/identify HTTP/1.1\r\nHost: x\r\n" + big + "Expect: 100-continue\r\n\r\n",
+       413, "body_too_large"},
+      {"too large, 25 digits", "POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+       "Content-Length: 1000000000000000000000000\r\n\r\n", 413, "body_too_large"},
+  };
+  for (const auto& k : cases) {
+    std::string text;
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(RawExchange(server.port(), k.head, false, &text, 5000), k.status) << k.name << ": " << text;
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(ms, 1000) << k.name;
+    const auto body = text.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos) << k.name << ": " << text;
+    EXPECT_EQ(text.find("100 Continue"), std::string::npos) << k.name;
+    EXPECT_EQ(json::parse(text.substr(body + 4))["error"], k.error) << k.name;
+    const bool announced_body = k.head.find("Content-Length") != std::string::npos ||
+                                k.head.find("Transfer-Encoding") != std::string::npos;
+    if (announced_body) {
+      EXPECT_NE(text.find("Connection: close"), std::string::npos) << k.name << ": " << text;
+    }
+    if (k.status == 405) {
+      EXPECT_NE(text.find("Allow: "), std::string::npos) << k.name << ": " << text;
+    }
+  }
+  auto c = server.Client();
+  const std::string m = Metrics(*c);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"method_not_allowed\"}"), 3);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"body_too_large\"}"), 3);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_http_requests_total{route=\"other\",code=\"404\"}"), 2);
+  c.reset();
+  EXPECT_EQ(server.Terminate(), 0) << server.Log();
+}
+
+// Connections per client address are capped (3 here): one more is answered 503 with
+// Retry-After and closed. A request whose head is complete while every connection thread is
+// busy (1 here, held by a stalled body) is answered 503 at once instead of waiting in a queue.
+TEST(ServeTest, ConnectionCapAndFullServerGet503WithRetryAfter) {
+  REQUIRE_MODEL();
+  ServerProcess server({"--max-connections-per-client", "3", "--connections", "1"});
+  ASSERT_GT(server.port(), 0);
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(Connect(server.port()));
+    ASSERT_GE(idle.back(), 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::string text;
+  EXPECT_EQ(RawExchange(server.port(), get, false, &text, 5000), 503) << text;
+  EXPECT_NE(text.find("Retry-After: 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"error\":\"too_many_connections\""), std::string::npos) << text;
+  for (int fd : idle) close(fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(RawExchange(server.port(), get, false, &text, 5000), 200) << text;
+
+  // The one connection thread reads a body that stalls (--timeout-ms 2000).
+  const int stalled = Connect(server.port());
+  ASSERT_GE(stalled, 0);
+  const std::string head = "POST /v1/identify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                           "Content-Length: 1000\r\n\r\n0123456789";
+  ASSERT_EQ(send(stalled, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(RawExchange(server.port(), get, false, &text, 5000), 503) << text;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+  EXPECT_NE(text.find("Retry-After: 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"error\":\"busy\""), std::string::npos) << text;
+  close(stalled);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // the stalled read times out
+  auto c = server.Client();
+  const std::string m = Metrics(*c);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"too_many_connections\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_rejections_total{reason=\"busy\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_http_requests_total{route=\"/healthz\",code=\"503\"}"), 1);
+  EXPECT_EQ(MetricValue(m, "fruitpipe_http_requests_total{route=\"other\",code=\"503\"}"), 1);
+  c.reset();
   EXPECT_EQ(server.Terminate(), 0) << server.Log();
 }
 

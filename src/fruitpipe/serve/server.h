@@ -1,7 +1,10 @@
 // The identification service over HTTP (cpp-httplib): POST /v1/identify, GET /healthz,
 // GET /metrics. See docs/serving.md for the API, the limits and the privacy rules (request
 // bodies live in memory for the duration of the request only; logs hold no image bytes, no
-// tokens and no client addresses).
+// tokens and no client addresses). cpp-httplib parses and routes each request; fruitpipe owns
+// the connections: one poll() thread reads request heads (with a deadline for the whole head),
+// keeps idle keep-alive connections and caps connections per client, and a fixed set of
+// threads handles requests whose head is complete.
 #pragma once
 
 #include <atomic>
@@ -21,8 +24,21 @@ struct ServerOptions {
   int port = 8080;                       // 0: any free port (see Server::port())
   std::string token;                     // non-empty: "Authorization: Bearer <token>" required
   std::size_t max_body_bytes = 20u << 20;
-  int timeout_ms = 10000;                // receiving a request and waiting for a worker
-  int connection_threads = 64;           // connections served at once (keep-alive included)
+  int timeout_ms = 10000;                // receiving the body (per read) and waiting for a worker
+  // The whole request head (request line and headers) must arrive within this, counted from
+  // the accept (a new connection) or from the first byte of the next request (keep-alive);
+  // after it the connection is answered 408 and closed. Connections still sending their head
+  // or idle between requests wait in one poll() thread and hold no connection thread.
+  int head_timeout_ms = 10000;
+  // Requests handled at once (threads). A request whose head is complete while all are busy
+  // is answered 503 with Retry-After at once, never queued.
+  int connection_threads = 64;
+  // Open connections per client address (loopback included); one more is answered 503 with
+  // Retry-After and closed. 0: no cap.
+  int max_connections_per_client = 16;
+  // Open connections in all (also kept under the process's file-descriptor limit); one more
+  // is answered 503 with Retry-After and closed.
+  int max_connections = 1024;
   bool log_requests = true;              // one line per request on stderr
 };
 
@@ -52,7 +68,7 @@ class Server {
   Identifier& identifier_;
   ServerOptions options_;
   Metrics metrics_;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Impl> impl_;  // the HTTP server, the head poller and the request threads
   int port_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;

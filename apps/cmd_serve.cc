@@ -11,6 +11,7 @@
 #include "options.h"
 #include "fruitpipe/common/error.h"
 #include "fruitpipe/serve/identifier.h"
+#include "fruitpipe/serve/model_dir.h"
 #include "fruitpipe/serve/server.h"
 
 namespace fruitpipe::cli {
@@ -41,6 +42,7 @@ void Serve(ServeArgs* a) {
 
   serve::Identifier identifier(a->model_dir, a->identifier, a->storage);
   serve::Server server(identifier, a->server);
+  server.metrics().SetModelStale(serve::WarnIfStale(identifier.model(), a->storage));
   server.Bind();
 
   std::atomic<bool> done{false};

@@ -171,7 +171,8 @@ TEST(JpegReaderTest, EveryTruncationIsAnErrorWithItsKind) {
 }
 
 TEST(JpegReaderTest, BadLengthAndGarbageAreCorrupt) {
-  JpegReader short_len(std::string("\xFF\xD8\xFF\xFE\x00\x01xyz", 9));
+  const std::string short_bytes("\xFF\xD8\xFF\xFE\x00\x01xyz", 9);  // the reader keeps a view
+  JpegReader short_len(short_bytes);
   JpegSegment s;
   EXPECT_FALSE(short_len.Next(&s));
   EXPECT_EQ(short_len.error().kind, K::kBadLength);

@@ -35,7 +35,15 @@
 namespace fruitpipe::serve {
 namespace http_detail {
 
-thread_local Connection* tls_connection = nullptr;
+Connection*& CurrentConnection() {
+  thread_local Connection* connection = nullptr;
+  return connection;
+}
+
+RequestContext& CurrentRequest() {
+  thread_local RequestContext request;
+  return request;
+}
 
 // One line per request on stderr: no client address, no headers, no query string.
 void LogRequest(const char* method, const char* route, int status, double seconds, std::size_t body_bytes,
@@ -468,7 +476,7 @@ void Server::Impl::Work() {
 // Serves the requests whose heads are buffered (pipelined ones included) and returns the
 // connection to the poller between requests.
 bool Server::Impl::ServeRequests(Connection& c) {
-  tls_connection = &c;
+  CurrentConnection() = &c;
   bool keep = false;
   for (;;) {
     c.head_done = false;
@@ -476,11 +484,11 @@ bool Server::Impl::ServeRequests(Connection& c) {
     const bool last = stopping || ++c.served >= kKeepAliveMaxCount;
     bool closed = false;
     ConnectionStream strm(c, options.timeout_ms, options.head_timeout_ms);
-    tls_request = RequestContext{};
+    CurrentRequest() = RequestContext{};
     const bool ok = http.ProcessRequest(strm, last, closed);
-    if (tls_request.active) {  // the logger did not run (no response was written)
+    if (CurrentRequest().active) {  // the logger did not run (no response was written)
       server.metrics_.RequestFinished();
-      tls_request = RequestContext{};
+      CurrentRequest() = RequestContext{};
     }
     if (!ok || closed || last || c.close_after) break;
     c.Compact();
@@ -492,7 +500,7 @@ bool Server::Impl::ServeRequests(Connection& c) {
     keep = true;
     break;
   }
-  tls_connection = nullptr;
+  CurrentConnection() = nullptr;
   return keep;
 }
 

@@ -35,9 +35,6 @@
 namespace fruitpipe::serve {
 namespace http_detail {
 
-thread_local RequestContext tls_request;
-
-
 const char* RouteOf(const std::string& path) {
   if (path == kIdentifyRoute) return kIdentifyRoute;
   if (path == kHealthRoute) return kHealthRoute;
@@ -142,12 +139,12 @@ void Server::Routes() {
                                                                                  : options_.max_body_bytes * kDrainFactor);
 
   auto start_request = [this](const httplib::Request& req) {
-    if (tls_connection) tls_connection->head_done = true;
-    if (tls_request.active) return;  // the Expect: 100-continue handler started it
-    tls_request = RequestContext{};
-    tls_request.active = true;
-    tls_request.start = Clock::now();
-    tls_request.route = RouteOf(req.path);
+    if (CurrentConnection()) CurrentConnection()->head_done = true;
+    if (CurrentRequest().active) return;  // the Expect: 100-continue handler started it
+    CurrentRequest() = RequestContext{};
+    CurrentRequest().active = true;
+    CurrentRequest().start = Clock::now();
+    CurrentRequest().route = RouteOf(req.path);
     metrics_.RequestStarted();
   };
 
@@ -160,7 +157,7 @@ void Server::Routes() {
                           (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
     auto refuse = [&](int status, const char* error, const std::string& reason) {
       if (status != 404) metrics_.RecordRejection(error);
-      tls_request.outcome = error;
+      CurrentRequest().outcome = error;
       SendJson(res, status, {{"error", error}, {"reason", reason}});
       if (has_body) res.set_header("Connection", "close");
       return false;
@@ -200,20 +197,20 @@ void Server::Routes() {
   });
 
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    RequestContext ctx = tls_request;
-    tls_request = RequestContext{};
+    RequestContext ctx = CurrentRequest();
+    CurrentRequest() = RequestContext{};
     double seconds = 0;
     if (ctx.active) {
       seconds = std::chrono::duration<double>(Clock::now() - ctx.start).count();
       metrics_.RequestFinished();
     }
     metrics_.RecordRequest(ctx.route, res.status, seconds);
-    if (tls_connection) {
+    if (CurrentConnection()) {
       // A body left unread, or a head httplib refused itself (400, 414): the connection ends.
       bool close = !ctx.active;
       const auto range = res.headers.equal_range("Connection");
       for (auto it = range.first; it != range.second; ++it) close = close || it->second == "close";
-      tls_connection->close_after = close;
+      CurrentConnection()->close_after = close;
     }
     if (!options_.log_requests) return;
     LogRequest(req.method.empty() ? "-" : req.method.c_str(), ctx.route, res.status, seconds, ctx.body_bytes,
@@ -255,7 +252,7 @@ void Server::Routes() {
   auto reject = [this](httplib::Response& res, const std::string& category, const std::string& reason,
                        bool unread_body) {
     metrics_.RecordRejection(category);
-    tls_request.outcome = category;
+    CurrentRequest().outcome = category;
     SendJson(res, StatusFor(category), {{"error", category}, {"reason", reason}});
     if (category == kRejectUnauthorized) res.set_header("WWW-Authenticate", "Bearer realm=\"fruitpipe\"");
     if (category == kRejectBusy) res.set_header("Retry-After", "1");
@@ -306,7 +303,7 @@ void Server::Routes() {
       });
       // A stalled body fails the read once the read timeout (the request timeout) has passed.
       if (!r.complete && Clock::now() >= deadline) r.timed_out = true;
-      tls_request.body_bytes = seen;
+      CurrentRequest().body_bytes = seen;
       return r;
     };
     auto refuse = [&](const char* category, const std::string& reason) {
@@ -335,7 +332,7 @@ void Server::Routes() {
     const IdentifyOutcome outcome = identifier_.Identify(body, deadline);
     if (!outcome.ok) return reject(res, outcome.category, outcome.reason, false);
     metrics_.RecordIdentified(outcome.result.unknown);
-    tls_request.outcome = outcome.result.unknown ? "unknown" : outcome.result.label;
+    CurrentRequest().outcome = outcome.result.unknown ? "unknown" : outcome.result.label;
     json answer = IdentificationJson(outcome.result);
     answer["model"] = identifier_.model().id;
     SendJson(res, 200, answer);

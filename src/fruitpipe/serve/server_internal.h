@@ -69,8 +69,9 @@ struct RequestContext {
   std::string outcome;       // label or rejection category, for the log line
   std::size_t body_bytes = 0;
 };
-extern thread_local RequestContext tls_request;
-
+// The request this thread is handling (a function: a thread_local shared across files trips
+// the sanitizers).
+RequestContext& CurrentRequest();
 
 const char* RouteOf(const std::string& path);
 const char* KnownMethod(std::string_view m);
@@ -119,7 +120,8 @@ struct Connection {
     return {KnownMethod(b.substr(0, sp)), RouteOf(std::string(target))};
   }
 };
-extern thread_local Connection* tls_connection;
+// The connection this request thread serves; nullptr elsewhere.
+Connection*& CurrentConnection();
 
 // Runs each task at once on the caller: httplib's listener hands every accepted socket to
 // HttpServer::process_and_close_socket, which only registers it with the poller.

@@ -79,30 +79,6 @@ std::string UserId(const SubjectArgs& a) {
   return a.user_id;
 }
 
-// Local data roots must not hold the key: whoever reads the data could then re-identify.
-void CheckKeyApart(const std::string& key_file, const std::vector<std::string>& roots) {
-  if (key_file.empty()) return;
-  std::error_code ec;
-  const fs::path key = fs::weakly_canonical(fs::absolute(key_file), ec);
-  for (const auto& root : roots) {
-    if (root.empty() || storage::IsRemoteUri(root)) continue;
-    const fs::path r = fs::weakly_canonical(fs::absolute(root), ec);
-    const auto rel = key.lexically_relative(r);
-    if (!rel.empty() && *rel.begin() != "..") {
-      throw InvalidArgumentError(key_file + ": the pseudonymisation key must not be stored with the data (" + root + ")");
-    }
-  }
-}
-
-// Local roots as absolute paths: the ledger names the store a photo went to, and purge must
-// find it again from any working directory.
-std::string NormalRoot(const std::string& uri) {
-  if (storage::IsRemoteUri(uri)) return uri;
-  std::string path = fs::absolute(uri).lexically_normal().string();
-  while (path.size() > 1 && path.back() == '/') path.pop_back();
-  return path;
-}
-
 std::string ResolveSubject(const SubjectArgs& a, const std::vector<std::string>& data_roots) {
   if (!a.subject_id.empty()) {
     privacy::CheckSubjectId(a.subject_id, "--subject-id");
@@ -138,11 +114,8 @@ void ConsentChange(const ConsentArgs& a, bool grant) {
   const std::string subject = ResolveSubject(a.subject, {});
   auto ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kCreate);
   const std::int64_t now = WallEpochSeconds();
-  const bool changed = grant ? ledger->Grant(subject, a.purpose, now) : ledger->Withdraw(subject, a.purpose, now);
-  if (changed) {
-    privacy::AuditLog(privacy::ResolveAuditLogPath(a.audit_log, a.ledger))
-        .Append(grant ? "consent.grant" : "consent.withdraw", subject, {{"purpose", a.purpose}});
-  }
+  privacy::AuditLog audit(privacy::ResolveAuditLogPath(a.audit_log, a.ledger));
+  const bool changed = privacy::ChangeConsent(*ledger, &audit, subject, a.purpose, grant, now);
   if (grant) {
     std::printf("%s: subject %s, purpose %s\n", changed ? "granted" : "already granted", ShortSubject(subject).c_str(),
                 a.purpose.c_str());
@@ -266,8 +239,8 @@ void Forget(const EraseArgs& given) {
     if (a.ledger.empty()) throw InvalidArgumentError("forget --request: pass --ledger (the request is recorded there)");
     const std::string subject = ResolveSubject(a.subject, {});
     auto ledger = privacy::ConsentLedger::Open(a.ledger, privacy::ConsentLedger::Mode::kExisting);
-    const bool recorded = ledger->RequestErasure(subject, WallEpochSeconds());
-    if (recorded) privacy::AuditLog(privacy::ResolveAuditLogPath(a.audit_log, a.ledger)).Append("erasure.request", subject, json::object());
+    privacy::AuditLog audit(privacy::ResolveAuditLogPath(a.audit_log, a.ledger));
+    const bool recorded = privacy::RequestErasure(*ledger, &audit, subject, WallEpochSeconds());
     std::printf("%s: subject %s (fruitpipe forget --pending carries it out)\n",
                 recorded ? "erasure requested" : "erasure already requested", ShortSubject(subject).c_str());
     return;

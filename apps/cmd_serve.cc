@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <memory>
 #include <cstdio>
 #include <ctime>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "commands.h"
 #include "options.h"
 #include "fruitpipe/common/error.h"
+#include "fruitpipe/serve/app_backend.h"
 #include "fruitpipe/serve/identifier.h"
 #include "fruitpipe/serve/model_dir.h"
 #include "fruitpipe/serve/server.h"
@@ -23,6 +25,7 @@ struct ServeArgs {
   serve::ServerOptions server;
   storage::StorageOptions storage;
   std::string token_file;
+  serve::AppOptions app;  // contributions, consent, erasure requests: with --ledger and --store
 };
 
 void Serve(ServeArgs* a) {
@@ -41,7 +44,17 @@ void Serve(ServeArgs* a) {
   signal(SIGPIPE, SIG_IGN);
 
   serve::Identifier identifier(a->model_dir, a->identifier, a->storage);
-  serve::Server server(identifier, a->server);
+  std::unique_ptr<serve::AppBackend> app;
+  if (!a->app.ledger.empty() || !a->app.store.empty()) {
+    if (a->app.ledger.empty() || a->app.store.empty()) {
+      throw InvalidArgumentError("serve: contributions need both --ledger and --store (and the subject key)");
+    }
+    CheckKeyApart(a->app.subject_key_file, {a->app.store});
+    a->app.store = NormalRoot(a->app.store);
+    a->app.storage = a->storage;
+    app = std::make_unique<serve::AppBackend>(a->app, identifier.model().classes(), identifier.limits());
+  }
+  serve::Server server(identifier, a->server, app.get());
   server.metrics().SetModelStale(serve::WarnIfStale(identifier.model(), a->storage));
   server.Bind();
 
@@ -60,10 +73,11 @@ void Serve(ServeArgs* a) {
     }
   });
 
-  std::fprintf(stderr, "fruitpipe serve: listening on http://%s:%d (model %s, %zu classes, %d workers, %s%s)\n",
+  std::fprintf(stderr, "fruitpipe serve: listening on http://%s:%d (model %s, %zu classes, %d workers, %s%s%s)\n",
                a->server.host.c_str(), server.port(), identifier.model().id.c_str(),
                identifier.model().classes().size(), identifier.workers(), identifier.feature_backend().c_str(),
-               a->server.token.empty() ? ", no token" : ", bearer token required");
+               a->server.token.empty() ? ", no token" : ", bearer token required",
+               app ? (", contributions to " + app->store_uri()).c_str() : "");
   std::fflush(stderr);
   server.Run();
   done = true;
@@ -76,7 +90,10 @@ void Serve(ServeArgs* a) {
 
 void AddServeCommands(CLI::App& app) {
   static ServeArgs args;
-  auto* cmd = app.add_subcommand("serve", "identify fruit photos over HTTP: POST /v1/identify, GET /healthz, GET /metrics");
+  auto* cmd = app.add_subcommand(
+      "serve",
+      "identify fruit photos over HTTP: POST /v1/identify, GET /v1/classes, the app's page at GET /, GET /healthz, "
+      "GET /metrics; with --ledger and --store also the app's contributions, consent and erasure requests");
   cmd->add_option("MODEL_DIR", args.model_dir, "a model trained by `fruitpipe train`")->required();
   cmd->add_option("--port", args.server.port, "TCP port (0: any free port, printed at start)")
       ->default_val(8080)
@@ -126,6 +143,28 @@ void AddServeCommands(CLI::App& app) {
       ->group("Model");
   cmd->add_option("--calibration-dir", args.identifier.calibration_dir, "images for int8 calibration (int8 models)")
       ->group("Model");
+  cmd->add_option("--ledger", args.app.ledger,
+                  "consent ledger (SQLite; created when missing): enables POST /v1/contributions, GET|POST "
+                  "/v1/consent and POST /v1/erasure-requests, with --store")
+      ->group("Contributions");
+  cmd->add_option("--store", args.app.store, "where contributed photos are stored (a folder or s3://...)")
+      ->group("Contributions");
+  cmd->add_option("--subject-key-file", args.app.subject_key_file,
+                  "pseudonymisation key for the X-Subject-Id user ids (mode 0600; default: $FRUITPIPE_SUBJECT_KEY)")
+      ->group("Contributions");
+  cmd->add_option("--audit-log", args.app.audit_log,
+                  "audit log (default: $FRUITPIPE_AUDIT_LOG, else audit.jsonl beside the ledger)")
+      ->group("Contributions");
+  cmd->add_option("--contributions-per-minute", args.app.contributions_per_minute,
+                  "contributions each client address may send a minute after its burst (429 above; 0: no limit)")
+      ->default_val(6)
+      ->check(CLI::Range(0, 100000))
+      ->group("Contributions");
+  cmd->add_option("--contributions-burst", args.app.contributions_burst,
+                  "contributions a client address may send at once")
+      ->default_val(3)
+      ->check(CLI::Range(1, 100000))
+      ->group("Contributions");
   AddStorageOptions(cmd, &args.storage);
   cmd->callback([] { Serve(&args); });
 }

@@ -1,6 +1,37 @@
 #include "options.h"
 
+#include <filesystem>
+
+#include "fruitpipe/common/error.h"
+
 namespace fruitpipe::cli {
+
+namespace fs = std::filesystem;
+
+// Local data roots must not hold the key: whoever reads the data could then re-identify.
+void CheckKeyApart(const std::string& key_file, const std::vector<std::string>& roots) {
+  if (key_file.empty()) return;
+  std::error_code ec;
+  const fs::path key = fs::weakly_canonical(fs::absolute(key_file), ec);
+  for (const auto& root : roots) {
+    if (root.empty() || storage::IsRemoteUri(root)) continue;
+    const fs::path r = fs::weakly_canonical(fs::absolute(root), ec);
+    const auto rel = key.lexically_relative(r);
+    if (!rel.empty() && *rel.begin() != "..") {
+      throw InvalidArgumentError(key_file + ": the pseudonymisation key must not be stored with the data (" + root + ")");
+    }
+  }
+}
+
+// Local roots as absolute paths: the ledger names the store a photo went to, and purge must
+// find it again from any working directory.
+std::string NormalRoot(const std::string& uri) {
+  if (storage::IsRemoteUri(uri)) return uri;
+  std::string path = fs::absolute(uri).lexically_normal().string();
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
 
 void AddStorageOptions(CLI::App* cmd, storage::StorageOptions* o) {
   cmd->add_option("--s3-endpoint", o->endpoint,

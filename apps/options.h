@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -20,6 +21,14 @@ struct ModelOptions {
   model::FeaturizerOptions featurizer;
 };
 void AddModelOptions(CLI::App* cmd, ModelOptions* options);
+
+// Throws InvalidArgumentError when the pseudonymisation key file lies under one of the local
+// data roots: whoever reads the data could then re-identify people.
+void CheckKeyApart(const std::string& key_file, const std::vector<std::string>& roots);
+
+// A store root as the ledger records it: local paths absolute and normalised (purge must find
+// the photos again from any working directory), remote URIs as given.
+std::string NormalRoot(const std::string& uri);
 
 // Makes s3:// usable (registers the S3 storage scheme) — called once by main().
 void RegisterStorageSchemes();

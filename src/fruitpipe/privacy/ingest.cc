@@ -78,4 +78,20 @@ std::vector<StoredPhoto> IngestPhotos(const IngestRequest& r, ConsentLedger& led
   return stored;
 }
 
+bool ChangeConsent(ConsentLedger& ledger, AuditLog* audit, const std::string& subject_id, const std::string& purpose,
+                   bool grant, std::int64_t now) {
+  CheckSubjectId(subject_id);
+  CheckPurpose(purpose);
+  const bool changed = grant ? ledger.Grant(subject_id, purpose, now) : ledger.Withdraw(subject_id, purpose, now);
+  if (changed && audit) audit->Append(grant ? "consent.grant" : "consent.withdraw", subject_id, {{"purpose", purpose}});
+  return changed;
+}
+
+bool RequestErasure(ConsentLedger& ledger, AuditLog* audit, const std::string& subject_id, std::int64_t now) {
+  CheckSubjectId(subject_id);
+  const bool recorded = ledger.RequestErasure(subject_id, now);
+  if (recorded && audit) audit->Append("erasure.request", subject_id, nlohmann::json::object());
+  return recorded;
+}
+
 }  // namespace fruitpipe::privacy

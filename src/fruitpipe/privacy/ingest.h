@@ -53,4 +53,14 @@ std::vector<StoredPhoto> IngestPhotos(const IngestRequest& request, ConsentLedge
 
 void CheckLabel(const std::string& label);
 
+// A consent change with its audit line when it changed something (`fruitpipe consent` and
+// POST /v1/consent). Returns whether the ledger changed.
+bool ChangeConsent(ConsentLedger& ledger, AuditLog* audit, const std::string& subject_id, const std::string& purpose,
+                   bool grant, std::int64_t now);
+
+// The app's "delete my data" (`fruitpipe forget --request` and POST /v1/erasure-requests):
+// recorded as pending in the ledger, with its audit line, for `fruitpipe forget --pending` to
+// carry out. Returns false when a request was already pending (nothing recorded).
+bool RequestErasure(ConsentLedger& ledger, AuditLog* audit, const std::string& subject_id, std::int64_t now);
+
 }  // namespace fruitpipe::privacy

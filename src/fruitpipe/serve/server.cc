@@ -34,22 +34,42 @@
 
 namespace fruitpipe::serve {
 namespace http_detail {
-
-const char* RouteOf(const std::string& path) {
-  if (path == kIdentifyRoute) return kIdentifyRoute;
-  if (path == kHealthRoute) return kHealthRoute;
-  if (path == kMetricsRoute) return kMetricsRoute;
-  return kOtherRoute;
-}
-
-
-
-}  // namespace http_detail
-
 namespace {
 
-using namespace http_detail;
-using nlohmann::json;
+// What each route takes. `app`: answered only when the app routes are enabled (serve
+// --ledger --store --subject-key-file), 404 otherwise.
+struct RouteSpec {
+  const char* path;
+  bool get;
+  bool post;
+  bool app;
+  bool json_body;  // kJsonBodyMaxBytes, with a declared length
+};
+constexpr RouteSpec kRoutes[] = {
+    {kIdentifyRoute, false, true, false, false},      {kHealthRoute, true, false, false, false},
+    {kMetricsRoute, true, false, false, false},       {kPageRoute, true, false, false, false},
+    {kClassesRoute, true, false, false, false},       {kContributionsRoute, false, true, true, false},
+    {kConsentRoute, true, true, true, true},          {kErasureRequestsRoute, false, true, true, true},
+};
+constexpr char kNoSuchRoute[] =
+    "no such route: POST /v1/identify, GET /v1/classes, GET /, GET /healthz, GET /metrics "
+    "(and, with contributions enabled, POST /v1/contributions, GET|POST /v1/consent, POST /v1/erasure-requests)";
+
+const RouteSpec* SpecOf(const char* route) {
+  for (const RouteSpec& r : kRoutes) {
+    if (r.path == route) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const char* RouteOf(const std::string& path) {
+  for (const RouteSpec& r : kRoutes) {
+    if (path == r.path) return r.path;
+  }
+  return kOtherRoute;
+}
 
 void SendJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -62,18 +82,104 @@ int StatusFor(const std::string& category) {
   if (category == kRejectUnauthorized) return 401;
   if (category == kRejectMethod) return 405;
   if (category == kRejectTimeout || category == kRejectHeadTimeout) return 408;
+  if (category == kRejectLengthRequired) return 411;
   if (category == kRejectTooLarge) return 413;
   if (category == kRejectMediaType) return 415;
+  if (category == kAppRateLimited) return 429;
   if (category == kRejectHeadTooLarge) return 431;
   if (category == kRejectBusy || category == kRejectConnections) return 503;
   return 422;  // well-formed request, unusable image: not an image, corrupt, too many pixels
 }
 
+UploadBody::UploadBody(const httplib::Request& req, const httplib::ContentReader& reader, std::size_t max_body,
+                       Clock::time_point deadline)
+    : req_(req),
+      reader_(reader),
+      max_body_(max_body),
+      drain_limit_(max_body > SIZE_MAX / kDrainFactor ? SIZE_MAX : max_body * kDrainFactor),
+      deadline_(deadline) {
+  // cpp-httplib would inflate a gzip body before we see it, and without a bound: such a body
+  // is never read.
+  const std::string encoding = MediaType(req.get_header_value("Content-Encoding"));
+  encoded_ = !encoding.empty() && encoding != "identity";
+  if (req.has_header("Content-Length")) {
+    const std::string len = req.get_header_value("Content-Length");
+    length_valid_ = !len.empty() && len.size() <= 19 && len.find_first_not_of("0123456789") == std::string::npos;
+    if (length_valid_) declared_ = std::stoull(len);
+  }
+}
 
-}  // namespace
+const char* UploadBody::CheckHead(std::string* reason) const {
+  if (encoded_) {
+    *reason = "Content-Encoding is not accepted; send the image bytes as they are";
+    return kRejectMediaType;
+  }
+  const std::string type = MediaType(req_.get_header_value("Content-Type"));
+  if (type != "image/jpeg" && type != "image/png" && type != "application/octet-stream") {
+    *reason = "Content-Type '" + type.substr(0, 64) + "' is not image/jpeg, image/png or application/octet-stream";
+    return kRejectMediaType;
+  }
+  if (!length_valid_ || declared_ > max_body_) {
+    *reason = "body exceeds the limit of " + std::to_string(max_body_) + " bytes";
+    return kRejectTooLarge;
+  }
+  return nullptr;
+}
+
+// Reads the body whatever the framing (length, chunked, or until close) into *body (null:
+// drops it). Past max_body it goes on reading and dropping up to the drain limit; it gives up
+// at the deadline.
+UploadBody::Outcome UploadBody::Consume(std::string* body) {
+  Outcome r;
+  std::size_t seen = 0;
+  r.complete = reader_([&](const char* data, std::size_t n) {
+    seen += n;
+    if (seen > max_body_) r.too_large = true;
+    if (seen > drain_limit_) return false;
+    if (Clock::now() > deadline_) {
+      r.timed_out = true;
+      return false;
+    }
+    if (body && !r.too_large) body->append(data, n);
+    return true;
+  });
+  // A stalled body fails the read once the read timeout (the request timeout) has passed.
+  if (!r.complete && Clock::now() >= deadline_) r.timed_out = true;
+  CurrentRequest().body_bytes = seen;
+  return r;
+}
+
+bool UploadBody::Drain() {
+  const bool drainable = !encoded_ && length_valid_ && declared_ <= drain_limit_;
+  return drainable && Consume(nullptr).complete;
+}
+
+const char* UploadBody::Read(std::string* body, std::string* reason, bool* unread) {
+  const Outcome read = Consume(body);
+  *unread = !read.complete;
+  if (read.too_large) {
+    *reason = "body exceeds the limit of " + std::to_string(max_body_) + " bytes";
+    return kRejectTooLarge;
+  }
+  if (read.timed_out) {
+    *reason = "the body was not received within the request timeout";
+    *unread = true;
+    return kRejectTimeout;
+  }
+  if (!read.complete) {
+    *reason = "the body ended before its declared length";
+    return kRejectIncomplete;
+  }
+  if (body->empty()) {
+    *reason = "empty body: send the image bytes";
+    return kRejectEmpty;
+  }
+  return nullptr;
+}
+
+}  // namespace http_detail
 
 using namespace http_detail;
-
 
 std::string MediaType(std::string_view content_type) {
   const auto semi = content_type.find(';');
@@ -106,8 +212,8 @@ std::string ReadTokenFile(const std::string& path) {
   return token;
 }
 
-Server::Server(Identifier& identifier, ServerOptions options)
-    : identifier_(identifier), options_(std::move(options)), impl_(std::make_unique<Impl>(*this)) {
+Server::Server(Identifier& identifier, ServerOptions options, AppBackend* app)
+    : identifier_(identifier), options_(std::move(options)), app_(app), impl_(std::make_unique<Impl>(*this)) {
   const auto& m = identifier_.model();
   metrics_.SetModelInfo({{"model", m.id},
                          {"feature_model", m.feature_model.name},
@@ -149,9 +255,10 @@ void Server::Routes() {
   };
 
   // The limits every route shares, checked on the head before any byte of the body is read:
-  // unknown routes (404), methods the route does not take (405), a declared body over the
-  // limit (413). A refused request that announced a body is answered with Connection: close
-  // (the lingering close drops what the client still sends). False: `res` holds the refusal.
+  // unknown routes (404, the app routes too when they are not enabled), methods the route
+  // does not take (405), a declared body over the limit (413), a JSON body without a length
+  // (411). A refused request that announced a body is answered with Connection: close (the
+  // lingering close drops what the client still sends). False: `res` holds the refusal.
   auto admit = [this](const httplib::Request& req, httplib::Response& res) {
     const bool has_body = req.has_header("Transfer-Encoding") ||
                           (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
@@ -162,22 +269,29 @@ void Server::Routes() {
       if (has_body) res.set_header("Connection", "close");
       return false;
     };
-    const char* route = RouteOf(req.path);
-    if (route == kOtherRoute) {
-      return refuse(404, "not_found", "no such route: POST /v1/identify, GET /healthz, GET /metrics");
+    const RouteSpec* spec = SpecOf(RouteOf(req.path));
+    if (!spec) return refuse(404, "not_found", kNoSuchRoute);
+    if (spec->app && !app_) {
+      return refuse(404, "not_found",
+                    std::string(spec->path) +
+                        ": contributions are not enabled on this server (fruitpipe serve --ledger --store --subject-key-file)");
     }
-    const bool post = route == kIdentifyRoute;
-    if (post ? req.method != "POST" : req.method != "GET" && req.method != "HEAD") {
-      res.set_header("Allow", post ? "POST" : "GET, HEAD");
-      return refuse(405, kRejectMethod, std::string(route) + " takes " + (post ? "POST" : "GET"));
+    const bool get = req.method == "GET" || req.method == "HEAD";
+    if (get ? !spec->get : req.method != "POST" || !spec->post) {
+      const char* allow = spec->get && spec->post ? "GET, HEAD, POST" : spec->post ? "POST" : "GET, HEAD";
+      res.set_header("Allow", allow);
+      return refuse(405, kRejectMethod, std::string(spec->path) + " takes " + allow);
+    }
+    const std::size_t max_body = spec->json_body ? kJsonBodyMaxBytes : options_.max_body_bytes;
+    if (spec->json_body && req.method == "POST" && !req.has_header("Content-Length")) {
+      return refuse(411, kRejectLengthRequired, std::string(spec->path) + " takes a JSON body with a Content-Length");
     }
     if (req.has_header("Content-Length")) {
       std::string len = req.get_header_value("Content-Length");
       if (!len.empty() && len.find_first_not_of("0123456789") == std::string::npos) {
         len.erase(0, std::min(len.find_first_not_of('0'), len.size() - 1));
-        if (len.size() > 19 || std::stoull(len) > options_.max_body_bytes) {
-          return refuse(413, kRejectTooLarge,
-                        "body exceeds the limit of " + std::to_string(options_.max_body_bytes) + " bytes");
+        if (len.size() > 19 || std::stoull(len) > max_body) {
+          return refuse(413, kRejectTooLarge, "body exceeds the limit of " + std::to_string(max_body) + " bytes");
         }
       }
     }
@@ -220,7 +334,7 @@ void Server::Routes() {
   http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     const char* error = res.status == 404 ? "not_found" : res.status == 413 ? kRejectTooLarge : "bad_request";
-    const std::string reason = res.status == 404   ? "no such route: POST /v1/identify, GET /healthz, GET /metrics"
+    const std::string reason = res.status == 404   ? std::string(kNoSuchRoute)
                                : res.status == 414 ? "request URI too long"
                                                    : "malformed or refused request (HTTP " + std::to_string(res.status) + ")";
     SendJson(res, res.status, {{"error", error}, {"reason", reason}});
@@ -239,98 +353,20 @@ void Server::Routes() {
     SendJson(res, 500, {{"error", "internal"}, {"reason", "internal error"}});
   });
 
-  auto authorized = [this](const httplib::Request& req) {
-    if (options_.token.empty()) return true;
-    const std::string auth = req.get_header_value("Authorization");
-    constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive (RFC 7235)
-    if (auth.size() <= kBearer.size() || MediaType(auth.substr(0, kBearer.size() - 1)) + " " != kBearer) return false;
-    return TokenMatches(std::string_view(auth).substr(kBearer.size()), options_.token);
-  };
-
-  // Refuses the request; `unread_body`: the body is still on the socket, so the connection
-  // cannot carry another request.
-  auto reject = [this](httplib::Response& res, const std::string& category, const std::string& reason,
-                       bool unread_body) {
-    metrics_.RecordRejection(category);
-    CurrentRequest().outcome = category;
-    SendJson(res, StatusFor(category), {{"error", category}, {"reason", reason}});
-    if (category == kRejectUnauthorized) res.set_header("WWW-Authenticate", "Bearer realm=\"fruitpipe\"");
-    if (category == kRejectBusy) res.set_header("Retry-After", "1");
-    if (unread_body) res.set_header("Connection", "close");
-  };
-
-  http.Post(kIdentifyRoute, [this, authorized, reject](const httplib::Request& req, httplib::Response& res,
-                                                        const httplib::ContentReader& content_reader) {
+  http.Post(kIdentifyRoute, [this](const httplib::Request& req, httplib::Response& res,
+                                   const httplib::ContentReader& content_reader) {
     const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(options_.timeout_ms);
-    // cpp-httplib would inflate a gzip body before we see it, and without a bound: such a
-    // body is never read.
-    const std::string encoding = MediaType(req.get_header_value("Content-Encoding"));
-    const bool encoded = !encoding.empty() && encoding != "identity";
-    // Refused bodies are still read and dropped when they are at most kDrainFactor times the
-    // limit, so that the client gets its answer (closing a socket with unread data resets the
-    // connection, which can destroy the response in flight) and the connection survives.
-    const std::size_t max_body = options_.max_body_bytes;
-    const std::size_t drain_limit = max_body > SIZE_MAX / kDrainFactor ? SIZE_MAX : max_body * kDrainFactor;
-    std::uint64_t declared = 0;
-    bool length_valid = true;
-    if (req.has_header("Content-Length")) {
-      const std::string len = req.get_header_value("Content-Length");
-      length_valid = !len.empty() && len.size() <= 19 && len.find_first_not_of("0123456789") == std::string::npos;
-      if (length_valid) declared = std::stoull(len);
-    }
-
-    // Reads the body whatever the framing (length, chunked, or until close) into *body (null:
-    // drops it). Past max_body it goes on reading and dropping up to drain_limit; it gives up
-    // at the deadline.
-    struct BodyRead {
-      bool complete = false;   // the whole body was consumed: the connection can go on
-      bool too_large = false;
-      bool timed_out = false;
-    };
-    auto read_body = [&](std::string* body) {
-      BodyRead r;
-      std::size_t seen = 0;
-      r.complete = content_reader([&](const char* data, std::size_t n) {
-        seen += n;
-        if (seen > max_body) r.too_large = true;
-        if (seen > drain_limit) return false;
-        if (Clock::now() > deadline) {
-          r.timed_out = true;
-          return false;
-        }
-        if (body && !r.too_large) body->append(data, n);
-        return true;
-      });
-      // A stalled body fails the read once the read timeout (the request timeout) has passed.
-      if (!r.complete && Clock::now() >= deadline) r.timed_out = true;
-      CurrentRequest().body_bytes = seen;
-      return r;
-    };
-    auto refuse = [&](const char* category, const std::string& reason) {
-      const bool drainable = !encoded && length_valid && declared <= drain_limit;
-      reject(res, category, reason, !(drainable && read_body(nullptr).complete));
-    };
-
-    if (!authorized(req)) return refuse(kRejectUnauthorized, "missing or invalid bearer token");
-    if (encoded) return refuse(kRejectMediaType, "Content-Encoding is not accepted; send the image bytes as they are");
-    const std::string type = MediaType(req.get_header_value("Content-Type"));
-    if (type != "image/jpeg" && type != "image/png" && type != "application/octet-stream") {
-      return refuse(kRejectMediaType,
-                    "Content-Type '" + type.substr(0, 64) + "' is not image/jpeg, image/png or application/octet-stream");
-    }
-    const std::string too_large = "body exceeds the limit of " + std::to_string(max_body) + " bytes";
-    if (!length_valid || declared > max_body) return refuse(kRejectTooLarge, too_large);
-
+    UploadBody upload(req, content_reader, options_.max_body_bytes, deadline);
+    if (!Authorized(req)) return Reject(res, kRejectUnauthorized, "missing or invalid bearer token", !upload.Drain());
+    std::string reason;
+    if (const char* category = upload.CheckHead(&reason)) return Reject(res, category, reason, !upload.Drain());
     // The photo lives in this string until the handler returns, and nowhere else.
     std::string body;
-    const BodyRead read = read_body(&body);
-    if (read.too_large) return reject(res, kRejectTooLarge, too_large, !read.complete);
-    if (read.timed_out) return reject(res, kRejectTimeout, "the body was not received within the request timeout", true);
-    if (!read.complete) return reject(res, kRejectIncomplete, "the body ended before its declared length", true);
-    if (body.empty()) return reject(res, kRejectEmpty, "empty body: send the image bytes", false);
+    bool unread = false;
+    if (const char* category = upload.Read(&body, &reason, &unread)) return Reject(res, category, reason, unread);
 
     const IdentifyOutcome outcome = identifier_.Identify(body, deadline);
-    if (!outcome.ok) return reject(res, outcome.category, outcome.reason, false);
+    if (!outcome.ok) return Reject(res, outcome.category, outcome.reason, false);
     metrics_.RecordIdentified(outcome.result.unknown);
     CurrentRequest().outcome = outcome.result.unknown ? "unknown" : outcome.result.label;
     json answer = IdentificationJson(outcome.result);
@@ -342,11 +378,32 @@ void Server::Routes() {
     SendJson(res, 200, {{"status", "ok"}, {"model", identifier_.model().id}, {"workers", identifier_.workers()}});
   });
 
-  http.Get(kMetricsRoute, [this, authorized, reject](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req)) return reject(res, kRejectUnauthorized, "missing or invalid bearer token", false);
+  http.Get(kMetricsRoute, [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(req)) return Reject(res, kRejectUnauthorized, "missing or invalid bearer token", false);
     res.status = 200;
     res.set_content(metrics_.RenderPrometheus(), "text/plain; version=0.0.4; charset=utf-8");
   });
+
+  AppRoutes();
+}
+
+bool Server::Authorized(const httplib::Request& req) const {
+  if (options_.token.empty()) return true;
+  const std::string auth = req.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "bearer ";  // the scheme is case-insensitive (RFC 7235)
+  if (auth.size() <= kBearer.size() || MediaType(auth.substr(0, kBearer.size() - 1)) + " " != kBearer) return false;
+  return TokenMatches(std::string_view(auth).substr(kBearer.size()), options_.token);
+}
+
+void Server::Reject(httplib::Response& res, const std::string& category, const std::string& reason, bool unread_body,
+                    int retry_after_s) {
+  metrics_.RecordRejection(category);
+  CurrentRequest().outcome = category;
+  SendJson(res, StatusFor(category), {{"error", category}, {"reason", reason}});
+  if (category == kRejectUnauthorized) res.set_header("WWW-Authenticate", "Bearer realm=\"fruitpipe\"");
+  if (category == kRejectBusy) retry_after_s = std::max(retry_after_s, 1);
+  if (retry_after_s > 0) res.set_header("Retry-After", std::to_string(retry_after_s));
+  if (unread_body) res.set_header("Connection", "close");
 }
 
 void Server::Bind() {

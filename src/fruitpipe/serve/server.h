@@ -1,5 +1,7 @@
-// The identification service over HTTP (cpp-httplib): POST /v1/identify, GET /healthz,
-// GET /metrics. See docs/serving.md for the API, the limits and the privacy rules (request
+// The identification service over HTTP (cpp-httplib): POST /v1/identify, GET /v1/classes,
+// GET /healthz, GET /metrics, the app's page at GET /, and with an AppBackend the app's
+// routes (POST /v1/contributions, GET|POST /v1/consent, POST /v1/erasure-requests). See
+// docs/serving.md for the API, the limits and the privacy rules (request
 // bodies live in memory for the duration of the request only; logs hold no image bytes, no
 // tokens and no client addresses). cpp-httplib parses and routes each request; fruitpipe owns
 // the connections: one poll() thread reads request heads (with a deadline for the whole head),
@@ -14,8 +16,14 @@
 #include <mutex>
 #include <string>
 
+#include "fruitpipe/serve/app_backend.h"
 #include "fruitpipe/serve/identifier.h"
 #include "fruitpipe/serve/metrics.h"
+
+namespace httplib {
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace fruitpipe::serve {
 
@@ -44,7 +52,8 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(Identifier& identifier, ServerOptions options);
+  // `app` (may be null: the app routes answer 404) outlives the server.
+  Server(Identifier& identifier, ServerOptions options, AppBackend* app = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -64,9 +73,16 @@ class Server {
  private:
   struct Impl;
   void Routes();
+  void AppRoutes();  // app_routes.cc
+  bool Authorized(const httplib::Request& req) const;
+  // Answers a refusal; `unread_body`: the body is still on the socket, so the connection
+  // cannot carry another request.
+  void Reject(httplib::Response& res, const std::string& category, const std::string& reason, bool unread_body,
+              int retry_after_s = 0);
 
   Identifier& identifier_;
   ServerOptions options_;
+  AppBackend* app_;
   Metrics metrics_;
   std::unique_ptr<Impl> impl_;  // the HTTP server, the head poller and the request threads
   int port_ = 0;

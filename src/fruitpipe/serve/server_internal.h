@@ -34,7 +34,15 @@ using Clock = std::chrono::steady_clock;
 constexpr char kIdentifyRoute[] = "/v1/identify";
 constexpr char kHealthRoute[] = "/healthz";
 constexpr char kMetricsRoute[] = "/metrics";
+constexpr char kPageRoute[] = "/";
+constexpr char kClassesRoute[] = "/v1/classes";
+constexpr char kContributionsRoute[] = "/v1/contributions";
+constexpr char kConsentRoute[] = "/v1/consent";
+constexpr char kErasureRequestsRoute[] = "/v1/erasure-requests";
 constexpr char kOtherRoute[] = "other";
+// Bodies of the JSON routes (consent, erasure requests) are small: larger ones get 413, and
+// they must declare their length (411), so nothing unbounded is read for them.
+constexpr std::size_t kJsonBodyMaxBytes = 16 * 1024;
 constexpr std::size_t kDrainFactor = 4;
 
 // Categories the HTTP layer adds to the identifier's (metrics labels, JSON "error").
@@ -46,6 +54,7 @@ constexpr char kRejectMethod[] = "method_not_allowed";
 constexpr char kRejectHeadTimeout[] = "head_timeout";
 constexpr char kRejectHeadTooLarge[] = "head_too_large";
 constexpr char kRejectConnections[] = "too_many_connections";
+constexpr char kRejectLengthRequired[] = "length_required";
 
 // A request head larger than this is answered 431 (httplib allows 8 KiB per line).
 constexpr std::size_t kMaxHeadBytes = 64 * 1024;
@@ -75,6 +84,43 @@ RequestContext& CurrentRequest();
 
 const char* RouteOf(const std::string& path);
 const char* KnownMethod(std::string_view m);
+
+void SendJson(httplib::Response& res, int status, const json& body);
+int StatusFor(const std::string& category);
+
+// The body of an upload route (identify, contributions), whatever its framing: checked on the
+// head (encoding, media type, declared length), then read within max_body and the deadline.
+class UploadBody {
+ public:
+  UploadBody(const httplib::Request& req, const httplib::ContentReader& reader, std::size_t max_body,
+             Clock::time_point deadline);
+  // nullptr, or the category (and *reason) of a head the upload cannot have.
+  const char* CheckHead(std::string* reason) const;
+  // For a refusal before the body is read: reads and drops it when it is at most kDrainFactor
+  // times the limit, so that the client gets its answer (closing a socket with unread data
+  // resets the connection, which can destroy the response in flight) and the connection
+  // survives. True: the body is consumed.
+  bool Drain();
+  // Reads the body into *body: nullptr, or the category (and *reason) of the failure;
+  // *unread: the connection cannot carry another request.
+  const char* Read(std::string* body, std::string* reason, bool* unread);
+
+ private:
+  struct Outcome {
+    bool complete = false;   // the whole body was consumed
+    bool too_large = false;
+    bool timed_out = false;
+  };
+  Outcome Consume(std::string* body);
+  const httplib::Request& req_;
+  const httplib::ContentReader& reader_;
+  std::size_t max_body_;
+  std::size_t drain_limit_;
+  Clock::time_point deadline_;
+  bool encoded_ = false;
+  bool length_valid_ = true;
+  std::uint64_t declared_ = 0;
+};
 // One line per request on stderr: no client address, no headers, no query string.
 void LogRequest(const char* method, const char* route, int status, double seconds, std::size_t body_bytes,
                 const std::string& outcome);
